@@ -1,0 +1,53 @@
+# Front door of the KVM memcg-aware shrinker fork.  The work happens in
+# tooling/kfork.py; caches and build output live in $(KFORK_HOME)
+# (default ~/.cache/kvm-fork), never in this repository.
+#
+#   make demo     build the fork, boot it, show it working
+#   make check    build what is stale and run every test
+#
+# Other targets: setup fetch assemble kernel selftests vm export pull
+#                host-test help.  VARIANT=debug selects the lockdep/KASAN
+#                kernel.  FORCE=1 lets assemble set local tree work aside.
+
+KFORK := python3 tooling/kfork.py
+VARIANT ?= qemu
+V_ARGS := --variant $(VARIANT) $(if $(FORCE),--force)
+
+.PHONY: help setup fetch assemble kernel selftests vm export pull check demo host-test
+
+help:
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+
+setup:
+	@tooling/setup.sh
+
+fetch: setup
+	@$(KFORK) fetch
+
+assemble: setup
+	@$(KFORK) assemble $(V_ARGS)
+
+kernel: setup
+	@$(KFORK) kernel $(V_ARGS)
+
+selftests: kernel
+	@$(KFORK) selftests $(V_ARGS)
+
+# make vm CMD='cat /proc/version'   (runs in the last built kernel)
+vm: setup
+	@$(KFORK) vm $(V_ARGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) '$(CMD)'
+
+export: setup
+	@$(KFORK) export $(V_ARGS) $(if $(OUT),--out $(OUT))
+
+pull:
+	@$(KFORK) pull
+
+check: setup
+	@$(KFORK) check $(V_ARGS) $(if $(VERBOSE),--verbose)
+
+demo: setup
+	@$(KFORK) demo $(V_ARGS)
+
+host-test:
+	@python3 -m unittest discover -s tooling/tests -t tooling

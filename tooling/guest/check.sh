@@ -1,0 +1,34 @@
+#!/bin/sh
+# Run the selftests listed in /kfork/selftests.list ("run PATH [ARGS...]")
+# one by one, each under a timeout.  For each, print one line that the host
+# counts:  KFORK-RESULT selftest:PATH PASS|FAIL|SKIP SECONDS [why]
+# and, for a test that did not pass, its output prefixed with "# ".
+T=${KFORK_TEST_TIMEOUT:-120}
+uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
+
+grep '^run ' /kfork/selftests.list | while read -r _ t args; do
+	start=$(uptime_cs)
+	timeout "$T" "/kselftests/$t" $args >/tmp/test.out 2>&1 </dev/null
+	rc=$?
+	# timeout does not kill forked children: make sure nothing is left.
+	pkill -9 -f "/kselftests/$t" 2>/dev/null
+	end=$(uptime_cs)
+	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 100 }')
+	why=
+	if [ "$rc" -eq 0 ]; then
+		st=PASS
+	elif [ "$rc" -eq 4 ]; then
+		st=SKIP
+		why=$(grep -m1 -iE 'skip' /tmp/test.out | tr -s ' \t' ' ' | cut -c1-100)
+	elif [ $((end - start)) -ge $((T * 100)) ]; then
+		st=FAIL
+		why="timeout after ${T}s"
+	else
+		st=FAIL
+		why="exit status $rc"
+	fi
+	if [ "$st" = FAIL ]; then
+		tail -n 40 /tmp/test.out | sed 's/^/# /'
+	fi
+	echo "KFORK-RESULT selftest:$t $st $secs $why"
+done

@@ -1,0 +1,23 @@
+#!/bin/sh
+# What `make demo` shows from inside the fork kernel.  Lines that start with
+# "DEMO " are printed by the host in its summary.
+echo "DEMO kernel: $(uname -r) ($(nproc) vCPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo))"
+echo "DEMO NUMA nodes: $(ls -d /sys/devices/system/node/node* | wc -l)"
+if [ -d /sys/module/kvm_amd ]; then
+	echo "DEMO kvm_amd: loaded, npt=$(cat /sys/module/kvm_amd/parameters/npt)" \
+		"nested=$(cat /sys/module/kvm_amd/parameters/nested)" \
+		"(npt=N: shadow paging)"
+else
+	echo "DEMO kvm_amd: NOT loaded"
+	exit 1
+fi
+echo "DEMO memory controller: $(grep -qw memory /sys/fs/cgroup/cgroup.controllers && echo cgroup v2 memory available || echo MISSING)"
+echo "DEMO shrinker_debugfs: $(ls /sys/kernel/debug/shrinker | wc -l) shrinkers registered"
+t=x86_64/set_sregs_test
+if /kselftests/$t >/tmp/t.out 2>&1; then
+	echo "DEMO KVM selftest $t: PASS"
+else
+	echo "DEMO KVM selftest $t: FAIL (exit $?)"
+	sed 's/^/# /' /tmp/t.out
+	exit 1
+fi

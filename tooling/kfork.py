@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""kfork: assemble, build, boot and test the KVM memcg-aware shrinker fork.
+
+The Makefile at the repository root is the front door; it calls this script.
+Run `tooling/kfork.py --help` for the commands.
+"""
+
+import argparse
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from kforklib import base, build, results, series, vm  # noqa: E402
+from kforklib.common import REPO, KforkError, git, log, path, tree_dir  # noqa: E402
+
+SELFTEST_LIST = os.path.join(REPO, "tooling", "kvm-selftests.list")
+# KUnit suites that must show up in every check run: if one is missing, the
+# kernel was built without it or crashed before it ran.
+REQUIRED_SUITES = ["rust_doctests_kernel"]
+
+
+def cmd_fetch(args):
+    print(base.fetch())
+
+
+def cmd_assemble(args):
+    base.ensure_base_tree(tree_dir())
+    force = args.force or os.environ.get("CI") == "true"
+    series.assemble(tree_dir(), force=force)
+
+
+def cmd_export(args):
+    cmd_assemble(args)
+    series.export(tree_dir(), args.out or path("series"))
+
+
+def cmd_pull(args):
+    series.pull(tree_dir())
+
+
+def cmd_kernel(args):
+    cmd_assemble(args)
+    build.kernel(args.variant)
+
+
+def cmd_selftests(args):
+    build.selftests(args.variant)
+
+
+def read_selftest_list(p=SELFTEST_LIST):
+    """[(kind, test, rest)] with kind 'run' or 'skip'."""
+    out = []
+    with open(p) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split(None, 2)
+            if parts[0] not in ("run", "skip") or len(parts) < 2:
+                raise KforkError(f"{p}:{n}: expected 'run TEST [ARGS]' or "
+                                 f"'skip TEST REASON', got: {line}")
+            if parts[0] == "skip" and len(parts) < 3:
+                raise KforkError(f"{p}:{n}: a skipped test needs a reason")
+            out.append((parts[0], parts[1], parts[2] if len(parts) > 2 else ""))
+    return out
+
+
+def selftest_list_results(st_out):
+    """Every built selftest must be listed, to run or to skip with a reason."""
+    listed = {t for _, t, _ in read_selftest_list()}
+    built = set(build.selftest_binaries(st_out))
+    res = [results.Result(f"selftest-list:{t}", results.FAIL,
+                          "built but neither run nor skipped in "
+                          "tooling/kvm-selftests.list") for t in sorted(built - listed)]
+    res += [results.Result(f"selftest-list:{t}", results.FAIL,
+                           "listed but not built") for t in sorted(listed - built)]
+    if not res:
+        res.append(results.Result("selftest-list:complete", results.PASS))
+    return res
+
+
+def cmd_vm(args):
+    out = build.build_dir(args.variant)
+    st = path("build", "selftests")
+    r = vm.run_command(out, args.cmd, timeout=args.timeout,
+                       selftests_dir=st if os.path.isdir(st) else None,
+                       modules=args.modules, append_extra=args.append,
+                       single_thread=args.single_thread)
+    if r.rc is None:
+        return 1
+    if r.rc != 0:
+        log(f"guest command exited {r.rc}; console log: {r.log_path}")
+    return r.rc
+
+
+def host_tests():
+    """Run tooling/tests with unittest; one Result per test."""
+    suite = unittest.defaultTestLoader.discover(os.path.join(REPO, "tooling", "tests"),
+                                                top_level_dir=os.path.join(REPO, "tooling"))
+    out = []
+
+    class Collect(unittest.TextTestResult):
+        def addSuccess(self, test):
+            super().addSuccess(test)
+            out.append(results.Result(f"host:{test.id()}", results.PASS))
+
+        def addFailure(self, test, err):
+            super().addFailure(test, err)
+            out.append(results.Result(f"host:{test.id()}", results.FAIL,
+                                      self._exc_info_to_string(err, test)))
+
+        def addError(self, test, err):
+            super().addError(test, err)
+            out.append(results.Result(f"host:{test.id()}", results.FAIL,
+                                      self._exc_info_to_string(err, test)))
+
+        def addSkip(self, test, reason):
+            super().addSkip(test, reason)
+            out.append(results.Result(f"host:{test.id()}", results.SKIP, reason))
+
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1,
+                                     resultclass=Collect)
+    runner.run(suite)
+    return out
+
+
+def series_check():
+    """The exported series applies with git am on the base and gives exactly
+    the assembled tree."""
+    tree = tree_dir()
+    outdir = path("series-check", "patches")
+    files = series.export(tree, outdir)
+    patches = [f for f in files if not os.path.basename(f).startswith("0000-")]
+    wt = path("series-check", "base")
+    git(tree, "worktree", "remove", "--force", wt, check=False)
+    git(tree, "worktree", "prune")
+    git(tree, "worktree", "add", "-q", "--detach", wt, "base")
+    try:
+        if patches:
+            git(wt, "am", "-q", "--whitespace=nowarn", *patches)
+        got = git(wt, "rev-parse", "HEAD^{tree}")
+        want = git(tree, "rev-parse", "HEAD^{tree}")
+        ok = got == want
+        detail = "" if ok else f"tree {got[:12]} after git am != assembled {want[:12]}"
+    finally:
+        git(tree, "worktree", "remove", "--force", wt, check=False)
+    return [results.Result(f"series:git-am-{len(patches)}-patches-onto-base",
+                           results.PASS if ok else results.FAIL, detail)]
+
+
+def vm_results(r, expect_tests):
+    """Results that judge the VM run as a whole."""
+    res = []
+    kunit, tests = results.parse_console(r.lines)
+    res += kunit
+    res += tests
+    if not r.booted:
+        res.append(results.Result("vm:boot", results.FAIL, f"console: {r.log_path}"))
+        return res
+    suites = {x.name.split(":", 1)[1].split(".")[0] for x in kunit}
+    for s in REQUIRED_SUITES:
+        if s not in suites:
+            res.append(results.Result(f"kunit:{s}", results.FAIL,
+                                      "required KUnit suite did not run"))
+    got = {t.name.split(":", 1)[1] for t in tests}
+    for t in expect_tests:
+        if t not in got:
+            res.append(results.Result(f"selftest:{t}", results.FAIL,
+                                      "no result reported (guest died or hung?)"))
+    if r.timed_out or r.rc is None:
+        res.append(results.Result("vm:exit", results.FAIL,
+                                  "timed out" if r.timed_out else "no exit status"))
+    problems = r.kernel_problems()
+    res.append(results.Result("vm:kernel-log-clean",
+                              results.FAIL if problems else results.PASS,
+                              "; ".join(problems[:5])))
+    return res
+
+
+def cmd_check(args):
+    start = time.monotonic()
+    all_res = []
+    log("host-side tests of the tooling")
+    all_res += host_tests()
+    cmd_assemble(args)
+    all_res += series_check()
+    out = build.kernel(args.variant)
+    st = build.selftests(args.variant)
+    all_res += selftest_list_results(st)
+    runs = [t for kind, t, _ in read_selftest_list() if kind == "run"]
+    # The guest reads the list itself; per-test timeouts bound the total.
+    r = vm.run_command(out, "sh /kfork/check.sh", timeout=args.timeout,
+                       selftests_dir=st, files=[(SELFTEST_LIST, "kfork/selftests.list")],
+                       echo=args.verbose, name="check")
+    all_res += vm_results(r, runs)
+    report(all_res, start, r.log_path)
+    return 1 if any(x.status == results.FAIL for x in all_res) else 0
+
+
+def report(all_res, start, console_log=None):
+    groups = {}
+    for x in all_res:
+        g = x.name.split(":", 1)[0]
+        groups.setdefault(g, []).append(x)
+    print()
+    for g, xs in groups.items():
+        print(f"  {g:14s} {results.summary(xs)}")
+    fails = [x for x in all_res if x.status == results.FAIL]
+    for x in fails:
+        print(f"FAILED {x.name}: {x.detail.strip().splitlines()[-1] if x.detail.strip() else ''}")
+    if console_log:
+        print(f"console log: {console_log}")
+    print(f"elapsed: {time.monotonic() - start:.0f}s")
+    print(results.summary(all_res))
+
+
+def cmd_demo(args):
+    cmd_assemble(args)
+    out = build.kernel(args.variant)
+    st = build.selftests(args.variant)
+    r = vm.run_command(out, "sh /kfork/demo.sh", timeout=args.timeout,
+                       selftests_dir=st, echo=False, name="demo")
+    kunit, _ = results.parse_console(r.lines)
+    print()
+    print("=== the fork kernel, booted under QEMU TCG ===")
+    for ln in r.lines:
+        if ln.startswith("DEMO "):
+            print("  " + ln[5:])
+    print(f"  KUnit at boot: {results.summary(kunit)} "
+          f"({len({k.name.split('.')[0] for k in kunit})} suites)")
+    print(f"  console log: {r.log_path}")
+    ok = r.rc == 0 and kunit and not any(k.status == results.FAIL for k in kunit)
+    return 0 if ok else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sp = {}
+    for name, fn, hlp in (
+            ("fetch", cmd_fetch, "download and verify the pinned base .deb"),
+            ("assemble", cmd_assemble, "assemble the fork tree (base + series)"),
+            ("export", cmd_export, "git format-patch the series with a cover letter"),
+            ("pull", cmd_pull, "bring commits made in the fork tree back into the repo"),
+            ("kernel", cmd_kernel, "build the kernel and modules"),
+            ("selftests", cmd_selftests, "build the KVM selftests (static)"),
+            ("vm", cmd_vm, "boot the kernel and run a command inside"),
+            ("check", cmd_check, "run every test, print 'N passed, N failed, N skipped'"),
+            ("demo", cmd_demo, "build, boot and show the fork working")):
+        s = sub.add_parser(name, help=hlp)
+        s.set_defaults(fn=fn)
+        s.add_argument("--force", action="store_true",
+                       help="set aside local work in the fork tree on a branch")
+        s.add_argument("--variant", default="qemu", choices=sorted(build.VARIANTS))
+        sp[name] = s
+    sp["export"].add_argument("--out", help="output directory")
+    sp["vm"].add_argument("cmd", help="shell command to run in the guest")
+    sp["vm"].add_argument("--modules", default="kvm_amd:npt=0,nested=1",
+                          help="modules to load: NAME[:P=V,P=V] ...")
+    sp["vm"].add_argument("--append", default="", help="extra kernel command line")
+    sp["vm"].add_argument("--single-thread", action="store_true",
+                          help="single-threaded TCG")
+    for name in ("vm", "check", "demo"):
+        sp[name].add_argument("--timeout", type=int, default=1800 if name == "check" else 600)
+    sp["check"].add_argument("--verbose", action="store_true", help="echo the console")
+    args = p.parse_args()
+    try:
+        return args.fn(args) or 0
+    except KforkError as e:
+        print(f"kfork: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

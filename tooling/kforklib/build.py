@@ -1,0 +1,162 @@
+"""Configure and build the fork kernel, its modules and the KVM selftests."""
+
+import glob
+import hashlib
+import os
+import re
+import shutil
+
+from .common import REPO, KforkError, log, path, run, run_logged, tree_dir
+
+VARIANTS = {
+    # name: config fragments merged, in order, on top of tinyconfig
+    "qemu": ["configs/qemu.config"],
+    "debug": ["configs/qemu.config", "configs/debug.config"],
+}
+
+LLVM_BIN = "/usr/lib/llvm-16/bin"
+
+
+def tools_env():
+    env = dict(os.environ)
+    env["CCACHE_DIR"] = path("ccache")
+    env.setdefault("CCACHE_MAXSIZE", "5G")
+    env["LIBCLANG_PATH"] = f"{os.path.dirname(LLVM_BIN)}/lib"
+    env["PATH"] = path("tools", "bin") + ":" + env.get("PATH", "")
+    return env
+
+
+def make_args(outdir):
+    """The kbuild command line: clang/lld 16, Debian's rustc, ccache, O=."""
+    return ["make", "-C", tree_dir(), f"O={outdir}", "ARCH=x86_64",
+            "LLVM=-16", "CC=ccache clang-16",
+            "RUSTC=/usr/bin/rustc", "RUSTDOC=/usr/bin/rustdoc",
+            f"BINDGEN={path('tools', 'bin', 'bindgen')}",
+            f"-j{os.cpu_count() or 2}"]
+
+
+def build_dir(variant):
+    return path("build", variant)
+
+
+def fragments(variant, extra=()):
+    if variant not in VARIANTS:
+        raise KforkError(f"unknown variant {variant}; one of {sorted(VARIANTS)}")
+    return [os.path.join(REPO, f) for f in VARIANTS[variant]] + list(extra)
+
+
+def parse_fragment(p):
+    """{CONFIG_X: value} with 'n' for '# CONFIG_X is not set'."""
+    want = {}
+    with open(p) as f:
+        for line in f:
+            line = line.strip()
+            m = re.match(r"^(CONFIG_\w+)=(.*)$", line)
+            if m:
+                want[m[1]] = m[2]
+            m = re.match(r"^# (CONFIG_\w+) is not set$", line)
+            if m:
+                want[m[1]] = "n"
+    return want
+
+
+def check_config(config_file, frags):
+    have = parse_fragment(config_file)
+    bad = []
+    for frag in frags:
+        for k, v in parse_fragment(frag).items():
+            got = have.get(k, "n")
+            if got != v:
+                bad.append(f"  {k}={v} (from {os.path.relpath(frag, REPO)}) "
+                           f"ended up as {k}={got}")
+    if bad:
+        raise KforkError("kernel config: options did not stick (unmet "
+                         "dependencies or typos):\n" + "\n".join(bad))
+
+
+def configure(variant, extra=()):
+    out = build_dir(variant)
+    frags = fragments(variant, extra)
+    h = hashlib.sha256()
+    for f in frags:
+        with open(f, "rb") as fh:
+            h.update(fh.read())
+    h.update(" ".join(make_args("O")).encode())
+    stamp = os.path.join(out, ".kfork-config")
+    cfg = os.path.join(out, ".config")
+    if os.path.exists(stamp) and os.path.exists(cfg):
+        with open(stamp) as f:
+            if f.read().strip() == h.hexdigest():
+                return out
+    os.makedirs(out, exist_ok=True)
+    env = tools_env()
+    log(f"configuring the {variant} kernel in {out}")
+    logf = path("logs", f"config-{variant}.log")
+    run_logged(make_args(out) + ["tinyconfig"], logf, env=env,
+               label="make tinyconfig")
+    run_logged([os.path.join(tree_dir(), "scripts/kconfig/merge_config.sh"),
+                "-m", "-O", out, cfg, *frags], logf + ".merge", env=env,
+               cwd=tree_dir(), label="merge_config")
+    run_logged(make_args(out) + ["olddefconfig"], logf + ".olddefconfig",
+               env=env, label="make olddefconfig")
+    check_config(cfg, frags)
+    with open(stamp, "w") as f:
+        f.write(h.hexdigest() + "\n")
+    return out
+
+
+def _progress(line):
+    m = re.match(r"\s+(CC|RUSTC|LD|AR|BINDGEN|AS)\b.*?(\S+)$", line)
+    return f"now at {m[1]} {m[2]}" if m else None
+
+
+def kernel(variant="qemu", extra=()):
+    """Build bzImage, modules and uapi headers; install modules for the VM."""
+    out = configure(variant, extra)
+    env = tools_env()
+    t = run_logged(make_args(out) + ["bzImage", "modules"],
+                   path("logs", f"kernel-{variant}.log"), env=env,
+                   label=f"kernel build ({variant})", progress=_progress)
+    log(f"kernel ({variant}) built in {t:.0f}s: {out}/arch/x86/boot/bzImage")
+    modroot = os.path.join(out, "modroot")
+    shutil.rmtree(modroot, ignore_errors=True)
+    run_logged(make_args(out) + ["modules_install",
+                                 f"INSTALL_MOD_PATH={modroot}"],
+               path("logs", f"modules-{variant}.log"), env=env,
+               label="modules_install")
+    run_logged(make_args(out) + ["headers"], path("logs", f"headers-{variant}.log"),
+               env=env, label="make headers")
+    return out
+
+
+def selftests(variant="qemu"):
+    """Build the KVM selftests of the assembled tree, statically."""
+    out = build_dir(variant)
+    hdrs = os.path.join(out, "usr", "include")
+    if not os.path.isdir(hdrs):
+        raise KforkError(f"no uapi headers in {hdrs}: build the kernel first")
+    st_out = path("build", "selftests")
+    os.makedirs(st_out, exist_ok=True)
+    t = run_logged(["make", "-C", os.path.join(tree_dir(), "tools/testing/selftests/kvm"),
+                    f"OUTPUT={st_out}", f"KHDR_INCLUDES=-isystem {hdrs}",
+                    "EXTRA_CFLAGS=-static", f"-j{os.cpu_count() or 2}"],
+                   path("logs", "selftests.log"), env=tools_env(),
+                   label="KVM selftests build")
+    helper_src = os.path.join(REPO, "tooling", "guest", "kvm-hold.c")
+    helper = os.path.join(st_out, "kfork-kvm-hold")
+    if (not os.path.exists(helper)
+            or os.path.getmtime(helper) < os.path.getmtime(helper_src)):
+        run(["gcc", "-static", "-O2", "-Wall", "-isystem", hdrs, "-o", helper,
+             helper_src])
+    log(f"KVM selftests built in {t:.0f}s: {st_out}")
+    return st_out
+
+
+def selftest_binaries(st_out):
+    """Relative paths of the built selftest executables."""
+    found = []
+    for p in sorted(glob.glob(os.path.join(st_out, "**", "*"), recursive=True)):
+        if (os.path.isfile(p) and os.access(p, os.X_OK) and "." not in
+                os.path.basename(p) and not os.path.basename(p).startswith("kfork-")):
+            found.append(os.path.relpath(p, st_out))
+    return found

@@ -1,0 +1,121 @@
+"""Shared paths, constants and small helpers of the kfork tooling."""
+
+import hashlib
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+# The pinned base: Debian's linux-source-6.12 package.  Changing the version
+# is a deliberate act: update both lines together after checking the new
+# .deb by hand (apt-cache show linux-source-6.12=VERSION | grep SHA256).
+BASE_PACKAGE = "linux-source-6.12"
+BASE_VERSION = "6.12.117-1~deb12u1"
+BASE_SHA256 = "e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703"
+BASE_TARBALL = "./usr/src/linux-source-6.12.tar.xz"
+BASE_TOPDIR = "linux-source-6.12"
+
+# Fixed identity and dates make the assembled commits reproducible: the same
+# repository state gives the same commit ids on every machine.
+BASE_AUTHOR = "Debian kernel source <debian-kernel@lists.debian.org>"
+BASE_DATE = "2026-11-14T12:56:00+00:00"
+SERIES_DATE = "2026-11-26T00:00:00+00:00"
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class KforkError(Exception):
+    """An error that is reported to the user as is, without a traceback."""
+
+
+def home():
+    """Cache and work directory outside the repository (KFORK_HOME)."""
+    default = os.path.join(os.environ.get("XDG_CACHE_HOME")
+                           or os.path.expanduser("~/.cache"), "kvm-fork")
+    return os.environ.get("KFORK_HOME", default)
+
+
+def path(*parts):
+    return os.path.join(home(), *parts)
+
+
+def tree_dir():
+    """The assembled fork: a git tree, base commit plus one commit per entry."""
+    return os.environ.get("KFORK_TREE", path("linux"))
+
+
+def log(msg):
+    print(f"[kfork] {msg}", flush=True)
+
+
+def run(cmd, cwd=None, env=None, check=True, capture=False, input=None):
+    """Run a command; on failure raise KforkError naming it and its output."""
+    if isinstance(cmd, str):
+        cmd = shlex.split(cmd)
+    res = subprocess.run(cmd, cwd=cwd, env=env, input=input, text=True,
+                         stdout=subprocess.PIPE if capture else None,
+                         stderr=subprocess.PIPE if capture else None)
+    if check and res.returncode != 0:
+        out = ""
+        if capture:
+            out = "\n" + (res.stdout or "") + (res.stderr or "")
+        raise KforkError(f"command failed (exit {res.returncode}): "
+                         f"{shlex.join(cmd)}" + (f" [in {cwd}]" if cwd else "") + out)
+    return res
+
+
+def git(tree, *args, capture=True, check=True, env=None, input=None):
+    res = run(["git", "-C", tree, *args], capture=capture, check=check,
+              env=env, input=input)
+    return res.stdout.strip() if capture and res.stdout is not None else res
+
+
+def sha256_file(p):
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_logged(cmd, logfile, cwd=None, env=None, label="", progress=None):
+    """Run a long command with its output in logfile; print progress lines.
+
+    progress(line) may return a short string that is printed (at most every
+    20 s), so that a long build shows it is alive without flooding.  On
+    failure the tail of the log and its path are printed.
+    """
+    os.makedirs(os.path.dirname(logfile), exist_ok=True)
+    start = time.monotonic()
+    last = start
+    count = 0
+    with open(logfile, "w") as lf:
+        lf.write(f"$ {shlex.join(cmd)}\n")
+        lf.flush()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                errors="replace")
+        for line in proc.stdout:
+            lf.write(line)
+            count += 1
+            now = time.monotonic()
+            if now - last >= 20:
+                extra = progress(line) if progress else None
+                print(f"[kfork] {label}: {int(now - start)}s, {count} lines of "
+                      f"output" + (f", {extra}" if extra else ""), flush=True)
+                last = now
+        rc = proc.wait()
+    elapsed = time.monotonic() - start
+    if rc != 0:
+        with open(logfile) as lf:
+            lines = lf.readlines()
+        errors = [ln for ln in lines if re.search(
+            r"(error|Error \d|\*\*\*|undefined reference|No such file)", ln)]
+        if errors:
+            sys.stdout.write("first error lines:\n" + "".join(errors[:15]))
+        sys.stdout.write("last lines of the log:\n" + "".join(lines[-25:]))
+        raise KforkError(f"{label} failed (exit {rc}) after {elapsed:.0f}s; "
+                         f"full log: {logfile}")
+    return elapsed

@@ -1,0 +1,417 @@
+"""The series manifest (series.toml) and the assembled fork tree.
+
+series.toml lists the commits of our series in order.  Each entry owns:
+  - `files`: new files at their kernel paths in this repository, added whole
+    by this commit (a new file belongs to exactly one entry);
+  - `patch`: optionally, one diff of upstream files (patches/NAME.diff);
+  - `subject` and `body`: the commit message, upstream style.
+Every line of the fork thus has one source of truth here: upstream lines in
+the pinned base, changed lines in one patch, new files in one place.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+
+from .common import REPO, SERIES_DATE, KforkError, git, log, run
+
+MANIFEST = "series.toml"
+DEFAULT_AUTHOR = "KVM shrinker fork developers <kvm-shrinker@localhost>"
+
+
+class Entry:
+    def __init__(self, name, subject, body="", files=(), patch=None, author=None):
+        self.name = name
+        self.subject = subject
+        self.body = body
+        self.files = list(files)
+        self.patch = patch
+        self.author = author
+
+    def message(self):
+        body = self.body.strip("\n")
+        return self.subject + ("\n\n" + body if body else "") + "\n"
+
+    def as_dict(self):
+        return {"name": self.name, "subject": self.subject, "body": self.body,
+                "files": self.files, "patch": self.patch, "author": self.author}
+
+
+class Series:
+    def __init__(self, entries, author=DEFAULT_AUTHOR, cover_subject="",
+                 cover_body="", subject_prefix="PATCH"):
+        self.entries = entries
+        self.author = author
+        self.cover_subject = cover_subject
+        self.cover_body = cover_body
+        self.subject_prefix = subject_prefix
+
+
+def slug(subject):
+    s = re.sub(r"[^A-Za-z0-9]+", "-", subject).strip("-").lower()
+    return s[:52].rstrip("-") or "patch"
+
+
+def load(repo=REPO):
+    p = os.path.join(repo, MANIFEST)
+    try:
+        with open(p, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise KforkError(f"{p}: {e}") from None
+    meta = data.get("series", {})
+    entries = []
+    seen_names, owner = set(), {}
+    for i, d in enumerate(data.get("commit", []), 1):
+        for key in ("name", "subject"):
+            if not d.get(key):
+                raise KforkError(f"{MANIFEST}: commit #{i} has no '{key}'")
+        unknown = set(d) - {"name", "subject", "body", "files", "patch", "author"}
+        if unknown:
+            raise KforkError(f"{MANIFEST}: commit #{i} ({d['name']}): unknown "
+                             f"keys {sorted(unknown)}")
+        if d["name"] in seen_names:
+            raise KforkError(f"{MANIFEST}: duplicate commit name {d['name']}")
+        seen_names.add(d["name"])
+        e = Entry(d["name"], d["subject"], d.get("body", ""), d.get("files", []),
+                  d.get("patch"), d.get("author"))
+        for f in e.files:
+            if f in owner:
+                raise KforkError(f"{MANIFEST}: {f} is listed by both "
+                                 f"{owner[f]} and {e.name}; a new file "
+                                 "belongs to exactly one commit")
+            owner[f] = e.name
+            if not os.path.isfile(os.path.join(repo, f)):
+                raise KforkError(f"{MANIFEST}: {e.name} lists {f}, which is "
+                                 "not a file in the repository")
+        if e.patch and not os.path.isfile(os.path.join(repo, e.patch)):
+            raise KforkError(f"{MANIFEST}: {e.name}: patch {e.patch} is missing")
+        entries.append(e)
+    return Series(entries, meta.get("author", DEFAULT_AUTHOR),
+                  meta.get("cover_subject", ""), meta.get("cover_body", ""),
+                  meta.get("subject_prefix", "PATCH"))
+
+
+def _toml_str(s):
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _toml_multiline(s):
+    if "'''" not in s and "\r" not in s:
+        return "'''\n" + s + "'''"
+    return _toml_str(s)
+
+
+def dump(series, repo=REPO):
+    """Write series.toml (used by `pull`); the format round-trips via load()."""
+    out = ["# The patch series of the fork, in order: one [[commit]] per commit",
+           "# of the assembled tree.  See README.md, 'How it works'.", "",
+           "[series]",
+           f"author = {_toml_str(series.author)}",
+           f"subject_prefix = {_toml_str(series.subject_prefix)}",
+           f"cover_subject = {_toml_str(series.cover_subject)}",
+           f"cover_body = {_toml_multiline(series.cover_body)}", ""]
+    for e in series.entries:
+        out += ["[[commit]]", f"name = {_toml_str(e.name)}",
+                f"subject = {_toml_str(e.subject)}"]
+        if e.author:
+            out.append(f"author = {_toml_str(e.author)}")
+        if e.files:
+            out.append("files = [")
+            out += [f"    {_toml_str(f)}," for f in e.files]
+            out.append("]")
+        if e.patch:
+            out.append(f"patch = {_toml_str(e.patch)}")
+        out += [f"body = {_toml_multiline(e.body)}", ""]
+    with open(os.path.join(repo, MANIFEST), "w") as f:
+        f.write("\n".join(out))
+
+
+def entry_keys(series, base_id, repo=REPO):
+    """One key per entry, chained: it changes when the entry or any earlier
+    entry changes (message, author, patch text, file contents or modes)."""
+    keys, prev = [], base_id
+    for e in series.entries:
+        h = hashlib.sha256(prev.encode())
+        h.update(json.dumps(e.as_dict(), sort_keys=True).encode())
+        h.update((e.author or series.author).encode())
+        for rel in ([e.patch] if e.patch else []) + e.files:
+            p = os.path.join(repo, rel)
+            h.update(rel.encode() + b"\0" + oct(os.stat(p).st_mode & 0o111).encode())
+            with open(p, "rb") as f:
+                h.update(f.read())
+        prev = h.hexdigest()
+        keys.append(prev)
+    return keys
+
+
+def _state_path(tree):
+    return os.path.join(tree, ".git", "kfork-state.json")
+
+
+def read_state(tree):
+    try:
+        with open(_state_path(tree)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {"entries": []}
+
+
+def write_state(tree, state):
+    tmp = _state_path(tree) + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(state, f, indent=1)
+    os.replace(tmp, _state_path(tree))
+
+
+def author_env(author, date=SERIES_DATE):
+    env = dict(os.environ)
+    m = re.match(r"^(.*?)\s*<([^>]*)>$", author)
+    if not m:
+        raise KforkError(f"author {author!r} is not 'Name <email>'")
+    env.update(GIT_AUTHOR_NAME=m[1], GIT_AUTHOR_EMAIL=m[2],
+               GIT_COMMITTER_NAME=m[1], GIT_COMMITTER_EMAIL=m[2],
+               GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+    return env
+
+
+def _hunks(patch_text):
+    """[(file, hunk_number, header)] for every hunk of a unified diff."""
+    out, cur, n = [], None, 0
+    for line in patch_text.splitlines():
+        if line.startswith("+++ "):
+            cur = line[4:].split("\t")[0]
+            cur = cur[2:] if cur.startswith("b/") else cur
+            n = 0
+        elif line.startswith("@@") and cur:
+            n += 1
+            out.append((cur, n, line))
+    return out
+
+
+def explain_apply_failure(patch_file, patch_text, git_output):
+    """Name the patch, the file and the hunk that git apply rejected."""
+    lines = [f"patch {patch_file} does not apply:"]
+    for m in re.finditer(r"patch failed: (.+):(\d+)", git_output):
+        fname, start = m[1], int(m[2])
+        for f, n, hdr in _hunks(patch_text):
+            hm = re.match(r"@@ -(\d+)", hdr)
+            if f == fname and hm and int(hm[1]) == start:
+                lines.append(f"  hunk #{n} of {f}: {hdr}")
+                break
+        else:
+            lines.append(f"  {fname} at line {start}")
+    lines.append("git apply said:\n" + git_output.strip())
+    return "\n".join(lines)
+
+
+def apply_entry(tree, e, series, repo=REPO):
+    if e.patch:
+        p = os.path.join(repo, e.patch)
+        with open(p) as f:
+            text = f.read()
+        res = run(["git", "-C", tree, "apply", "--index", "--verbose",
+                   "--whitespace=nowarn", p], check=False, capture=True)
+        if res.returncode != 0:
+            out = (res.stdout or "") + (res.stderr or "")
+            raise KforkError(f"series entry '{e.name}' ({e.subject}):\n" +
+                             explain_apply_failure(e.patch, text, out))
+    for rel in e.files:
+        dst = os.path.join(tree, rel)
+        if os.path.lexists(dst):
+            raise KforkError(
+                f"series entry '{e.name}': new file {rel} already exists in "
+                "the tree. If it is an upstream file, change it with a patch.")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy2(os.path.join(repo, rel), dst)
+        git(tree, "add", "-f", "--", rel)
+    git(tree, "commit", "-q", "--no-verify", "--allow-empty", "-F", "-",
+        env=author_env(e.author or series.author), input=e.message())
+    return git(tree, "rev-parse", "HEAD")
+
+
+def tree_is_clean(tree):
+    return git(tree, "status", "--porcelain", "--untracked-files=normal") == ""
+
+
+def save_local_work(tree, reason):
+    """Keep whatever is in the tree that the manifest does not know about."""
+    stamp = git(tree, "log", "-1", "--format=%cd", "--date=format:%Y%m%d-%H%M%S")
+    branch = f"kfork-saved-{stamp}-{git(tree, 'rev-parse', '--short', 'HEAD')}"
+    if not tree_is_clean(tree):
+        git(tree, "stash", "push", "--include-untracked", "-q", "-m",
+            f"kfork: saved before re-assembly ({reason})")
+        log(f"uncommitted changes of {tree} saved: git -C {tree} stash list")
+    git(tree, "branch", "-f", branch, "HEAD")
+    log(f"commits of {tree} saved on branch {branch}")
+
+
+def assemble(tree, force=False, repo=REPO):
+    """Bring the tree to base + series, re-doing only what changed."""
+    series = load(repo)
+    base_id = git(tree, "rev-parse", "base^{commit}")
+    keys = entry_keys(series, base_id, repo)
+    state = read_state(tree)
+    known = state.get("entries", [])
+    head = git(tree, "rev-parse", "HEAD")
+    expected_head = known[-1]["commit"] if known else base_id
+    if head != expected_head or not tree_is_clean(tree):
+        what = ("has uncommitted changes" if head == expected_head else
+                "has commits that are not in series.toml")
+        if not force:
+            raise KforkError(
+                f"{tree} {what}. Bring them into the repository with "
+                "`make pull`, or re-run with FORCE=1 to set them aside on a "
+                "branch (nothing is deleted).")
+        save_local_work(tree, what)
+    keep = 0
+    while (keep < len(keys) and keep < len(known)
+           and known[keep]["key"] == keys[keep]):
+        keep += 1
+    target = known[keep - 1]["commit"] if keep else base_id
+    if keep == len(keys) == len(known) and head == target and tree_is_clean(tree):
+        log(f"tree up to date: base + {len(keys)} commits ({tree})")
+        return False
+    git(tree, "checkout", "-q", "-B", "fork", head)
+    git(tree, "reset", "-q", "--hard", target)
+    state = {"entries": known[:keep]}
+    write_state(tree, state)
+    for e, key in zip(series.entries[keep:], keys[keep:]):
+        commit = apply_entry(tree, e, series, repo)
+        state["entries"].append({"key": key, "commit": commit, "name": e.name})
+        write_state(tree, state)
+        log(f"applied {e.name}: {e.subject}")
+    log(f"tree assembled: base + {len(keys)} commits, {len(keys) - keep} "
+        f"re-applied ({tree})")
+    return True
+
+
+def cover_letter_text(series):
+    n = len(series.entries)
+    return series.cover_subject or f"KVM x86 memcg-aware MMU shrinker ({n} patches)"
+
+
+def export(tree, outdir, repo=REPO):
+    """git format-patch the series, with the cover letter from series.toml."""
+    series = load(repo)
+    shutil.rmtree(outdir, ignore_errors=True)
+    os.makedirs(outdir)
+    git(tree, "format-patch", "-q", "--cover-letter", "--no-signature",
+        f"--subject-prefix={series.subject_prefix}", "-o", outdir,
+        "base..HEAD")
+    covers = [f for f in os.listdir(outdir) if f.startswith("0000-")]
+    if covers:
+        p = os.path.join(outdir, covers[0])
+        with open(p) as f:
+            text = f.read()
+        text = text.replace("*** SUBJECT HERE ***", cover_letter_text(series))
+        text = text.replace("*** BLURB HERE ***", series.cover_body.strip()
+                            or "(no cover text in series.toml)")
+        with open(p, "w") as f:
+            f.write(text)
+    files = sorted(os.listdir(outdir))
+    log(f"exported {len(files)} files to {outdir}")
+    return [os.path.join(outdir, f) for f in files]
+
+
+def _commits(tree):
+    out = git(tree, "rev-list", "--reverse", "--parents", "base..HEAD")
+    commits = []
+    for line in out.splitlines():
+        ids = line.split()
+        if len(ids) != 2:
+            raise KforkError(f"commit {ids[0][:12]} is a merge; the series "
+                             "must be linear")
+        commits.append(ids[0])
+    return commits
+
+
+def pull(tree, repo=REPO):
+    """Bring the tree's commits (base..HEAD) back into the repository.
+
+    Commit i of the tree becomes entry i of series.toml: its added files are
+    copied to their kernel paths, its other changes become patches/NAME.diff,
+    its message becomes subject and body.  Entry names are kept by position.
+    """
+    old = load(repo)
+    commits = _commits(tree)
+    if not tree_is_clean(tree):
+        raise KforkError(f"{tree} has uncommitted changes; commit them first")
+    owner, entries = {}, []
+    used_names = set()
+    for i, c in enumerate(commits):
+        status = git(tree, "diff-tree", "--no-commit-id", "-r", "-M0",
+                     "--no-renames", "--name-status", f"{c}^", c)
+        added, changed = [], []
+        for line in status.splitlines():
+            st, f = line.split("\t", 1)
+            if st == "A":
+                added.append(f)
+            else:
+                if f in owner:
+                    raise KforkError(
+                        f"commit {c[:12]} changes {f}, a new file of the "
+                        f"earlier commit '{owner[f]}'. Fold the change into "
+                        "that commit (git rebase -i) and pull again.")
+                changed.append(f)
+        name = old.entries[i].name if i < len(old.entries) else None
+        subject = git(tree, "log", "-1", "--format=%s", c)
+        if not name or name in used_names:
+            name = slug(subject)
+            while name in used_names:
+                name += "-x"
+        used_names.add(name)
+        for f in added:
+            owner[f] = name
+        author = git(tree, "log", "-1", "--format=%an <%ae>", c)
+        body = git(tree, "log", "-1", "--format=%b", c)
+        e = Entry(name, subject, body + "\n" if body else "", sorted(added),
+                  f"patches/{name}.diff" if changed else None,
+                  None if author == old.author else author)
+        e._commit, e._changed = c, changed
+        entries.append(e)
+    # Write the new state: first remove what the old manifest owned.
+    for e in old.entries:
+        for rel in e.files + ([e.patch] if e.patch else []):
+            p = os.path.join(repo, rel)
+            if os.path.exists(p):
+                os.remove(p)
+    for e in entries:
+        for rel in e.files:
+            dst = os.path.join(repo, rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            mode = git(tree, "ls-tree", e._commit, "--", rel).split()[0]
+            raw = _git_blob(tree, e._commit, rel)
+            with open(dst, "wb") as f:
+                f.write(raw)
+            os.chmod(dst, 0o755 if mode == "100755" else 0o644)
+        if e.patch:
+            diff = _git_bytes(tree, ["diff", "--binary", f"{e._commit}^",
+                                     e._commit, "--", *e._changed])
+            with open(os.path.join(repo, e.patch), "wb") as f:
+                f.write(diff)
+    new = Series(entries, old.author, old.cover_subject, old.cover_body,
+                 old.subject_prefix)
+    dump(new, repo)
+    # The tree now matches the manifest: record it so that assemble is a no-op.
+    base_id = git(tree, "rev-parse", "base^{commit}")
+    keys = entry_keys(load(repo), base_id, repo)
+    write_state(tree, {"entries": [{"key": k, "commit": e._commit, "name": e.name}
+                                   for k, e in zip(keys, entries)]})
+    log(f"pulled {len(entries)} commits into {repo}; review with git status")
+
+
+def _git_bytes(tree, args):
+    res = subprocess.run(["git", "-C", tree, *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    if res.returncode != 0:
+        raise KforkError(f"git {' '.join(args)}: {res.stderr.decode()}")
+    return res.stdout
+
+
+def _git_blob(tree, commit, rel):
+    return _git_bytes(tree, ["show", f"{commit}:{rel}"])

@@ -1,0 +1,183 @@
+"""Boot the fork kernel under QEMU TCG and run one command inside it.
+
+The guest is a hand-made initramfs: busybox-static, the kernel's modules, the
+static KVM selftests and the scripts in tooling/guest.  It needs no disk
+image, no root and no network, boots in seconds, and is rebuilt for every
+run from its parts, so what runs is always what was just built.
+"""
+
+import os
+import queue
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+import time
+
+from .common import REPO, KforkError, log, path
+
+BUSYBOX = "/bin/busybox"
+EXIT_RE = re.compile(r"^KFORK-EXIT (\d+)\s*$")
+BOOT_MARK = "KFORK-BOOTED"
+# What the console must never show, whatever the command's exit status.
+KERNEL_PROBLEMS = re.compile(
+    r"(BUG:|Oops|WARNING:|Kernel panic|general protection fault|"
+    r"KASAN|UBSAN|possible circular locking|possible recursive locking|"
+    r"inconsistent lock state|suspicious RCU usage|list_(add|del) corruption|"
+    r"INFO: task .* blocked|rcu_.*detected stall|Call Trace:)")
+
+
+class VmResult:
+    def __init__(self, rc, log_path, lines, booted, timed_out, elapsed):
+        self.rc = rc
+        self.log_path = log_path
+        self.lines = lines
+        self.booted = booted
+        self.timed_out = timed_out
+        self.elapsed = elapsed
+
+    def kernel_problems(self):
+        return [ln for ln in self.lines if KERNEL_PROBLEMS.search(ln)]
+
+
+def _copytree(src, dst):
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+
+
+def make_initramfs(kernel_out, command, env, selftests_dir=None, files=()):
+    """Write the initramfs for one run and return its path."""
+    root = path("vm", "root")
+    shutil.rmtree(root, ignore_errors=True)
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev",
+              "tmp", "run", "kfork", "lib", "kselftests", "root", "etc"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    shutil.copy2(BUSYBOX, os.path.join(root, "bin", "busybox"))
+    guest = os.path.join(REPO, "tooling", "guest")
+    shutil.copy2(os.path.join(guest, "init"), os.path.join(root, "init"))
+    for f in os.listdir(guest):
+        if f.endswith(".sh"):
+            shutil.copy2(os.path.join(guest, f), os.path.join(root, "kfork", f))
+    for src, rel in files:
+        shutil.copy2(src, os.path.join(root, rel))
+    with open(os.path.join(root, "kfork", "cmd.sh"), "w") as f:
+        f.write("#!/bin/sh\n" + command + "\n")
+    with open(os.path.join(root, "kfork", "env"), "w") as f:
+        for k, v in env.items():
+            f.write(f"{k}={shlex.quote(str(v))}\nexport {k}\n")
+    mods = os.path.join(kernel_out, "modroot", "lib", "modules")
+    if os.path.isdir(mods):
+        _copytree(mods, os.path.join(root, "lib", "modules"))
+    if selftests_dir:
+        _copytree(selftests_dir, os.path.join(root, "kselftests"))
+        # Object files and dependency files are not needed in the guest.
+        for dp, _, fs in os.walk(os.path.join(root, "kselftests")):
+            for f in fs:
+                if f.endswith((".o", ".d", ".a")):
+                    os.remove(os.path.join(dp, f))
+    initrd = path("vm", "initramfs.cpio")
+    res = subprocess.run(f"find . -print0 | cpio --null -o -H newc --quiet "
+                         f"-R 0:0 > '{initrd}'", shell=True, cwd=root)
+    if res.returncode != 0:
+        raise KforkError("building the initramfs with cpio failed")
+    return initrd
+
+
+def qemu_cmd(bzimage, initrd, append, mem_mb=2048, smp=2, numa_nodes=2,
+             single_thread=False):
+    accel = "tcg,thread=single" if single_thread else "tcg"
+    cmd = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel,
+           "-cpu", "max", "-m", f"{mem_mb}M",
+           # one socket per vCPU, so that each NUMA node has its own LLC
+           "-smp", f"{smp},sockets={smp},cores=1,threads=1", "-nographic",
+           "-no-reboot", "-nic", "none", "-kernel", bzimage, "-initrd", initrd,
+           "-append", append]
+    for n in range(numa_nodes):
+        cpus = [c for c in range(smp) if c % numa_nodes == n]
+        cmd += ["-object", f"memory-backend-ram,id=m{n},size={mem_mb // numa_nodes}M",
+                "-numa", f"node,nodeid={n},memdev=m{n}" +
+                (f",cpus={cpus[0]}" if len(cpus) == 1 else
+                 f",cpus={cpus[0]}-{cpus[-1]}" if cpus else "")]
+    return cmd
+
+
+def run_command(kernel_out, command, timeout=600, modules="kvm_amd:npt=0,nested=1",
+                selftests_dir=None, files=(), append_extra="", env=None,
+                echo=True, single_thread=False, hold_vm=True, name="vm"):
+    """Boot, run `command` in the guest, return a VmResult (never raises on
+    a guest failure; raises KforkError only when the host side is broken)."""
+    bzimage = os.path.join(kernel_out, "arch", "x86", "boot", "bzImage")
+    if not os.path.exists(bzimage):
+        raise KforkError(f"no kernel at {bzimage}: run `make kernel` first")
+    genv = {"KFORK_MODULES": modules, "KFORK_HOLD_VM": 1 if hold_vm else 0}
+    genv.update(env or {})
+    initrd = make_initramfs(kernel_out, command, genv, selftests_dir, files)
+    append = ("console=ttyS0 panic=-1 oops=panic rdinit=/init "
+              "kunit.stats_enabled=1 " + append_extra).strip()
+    cmd = qemu_cmd(bzimage, initrd, append, single_thread=single_thread)
+    os.makedirs(path("logs"), exist_ok=True)
+    log_path = path("logs", f"{name}-console-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    log(f"booting {bzimage} under QEMU TCG (timeout {timeout}s); console log: "
+        f"{log_path}")
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    lines_q = queue.Queue()
+
+    def reader():
+        for raw in proc.stdout:
+            lines_q.put(raw.decode("utf-8", "replace").rstrip("\r\n").replace("\r", ""))
+        lines_q.put(None)
+
+    threading.Thread(target=reader, daemon=True).start()
+    lines, rc, booted, timed_out = [], None, False, False
+    deadline = start + timeout
+    with open(log_path, "w") as lf:
+        lf.write("# " + shlex.join(cmd) + "\n")
+        while True:
+            left = deadline - time.monotonic()
+            if rc is not None:
+                left = min(left, 10)  # the guest is powering off
+            try:
+                line = lines_q.get(timeout=max(left, 0.1))
+            except queue.Empty:
+                if rc is None:
+                    timed_out = True
+                break
+            if line is None:
+                break
+            lines.append(line)
+            lf.write(line + "\n")
+            lf.flush()
+            if echo:
+                print(line, flush=True)
+            if line.startswith(BOOT_MARK):
+                booted = True
+            m = EXIT_RE.match(line)
+            if m:
+                rc = int(m[1])
+            if time.monotonic() > deadline and rc is None:
+                timed_out = True
+                break
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    elapsed = time.monotonic() - start
+    res = VmResult(rc, log_path, lines, booted, timed_out, elapsed)
+    if not booted:
+        tail = "\n".join(lines[-200:])
+        log(f"the VM did not boot (QEMU exit {proc.returncode}); console:\n{tail}")
+        log(f"full console log: {log_path}")
+    elif timed_out:
+        log(f"the guest command timed out after {timeout}s; console log: {log_path}")
+    elif rc is None:
+        log(f"the guest died before reporting an exit status; console log: {log_path}")
+    return res
+
+
+def check_host_tools():
+    for tool in ("qemu-system-x86_64", "cpio"):
+        if not shutil.which(tool):
+            raise KforkError(f"{tool} is missing: run `make setup`")
+    if not os.path.exists(BUSYBOX):
+        raise KforkError(f"{BUSYBOX} is missing: run `make setup`")
