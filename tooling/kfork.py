@@ -194,7 +194,7 @@ def cmd_check(args):
     # The guest reads the list itself; per-test timeouts bound the total.
     r = vm.run_command(out, "sh /kfork/check.sh", timeout=args.timeout,
                        selftests_dir=st, files=[(SELFTEST_LIST, "kfork/selftests.list")],
-                       echo=args.verbose, name="check")
+                       echo=True if args.verbose else "progress", name="check")
     all_res += vm_results(r, runs)
     report(all_res, start, r.log_path)
     return 1 if any(x.status == results.FAIL for x in all_res) else 0

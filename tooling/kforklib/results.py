@@ -35,8 +35,12 @@ def parse_ktap(lines):
     names = {}          # indent -> name of the subtest whose children sit there
     children = {}       # indent -> number of results seen at that indent
     plans = {}          # indent -> announced count
+    diag = {}           # indent -> diagnostic lines since the last result
     for raw in lines:
         line = _TS.sub("", raw)
+        d = re.match(r"^(\s*)# (.*)$", line)
+        if d and not _SUBTEST.match(line):
+            diag.setdefault(len(d[1]), []).append(d[2])
         m = _SUBTEST.match(line)
         if m:
             ind = len(m[1])
@@ -68,11 +72,15 @@ def parse_ktap(lines):
         children[ind] = (children.get(ind) or 0) + 1
         if had_children:
             continue
+        notes = diag.pop(ind, []) + diag.pop(ind + 4, [])
         if directive.upper().startswith("SKIP"):
             status = SKIP
         else:
             status = PASS if ok else FAIL
-        results.append(Result(_qual(names, ind, name), status, directive))
+        detail = directive
+        if status == FAIL:
+            detail = " | ".join([n for n in notes if "location:" not in n][-4:])
+        results.append(Result(_qual(names, ind, name), status, detail))
     # Output that stops early (a crash, a hang) leaves plans unfinished.
     for i, planned in plans.items():
         if children.get(i) is not None and children[i] < planned:

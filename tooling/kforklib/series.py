@@ -253,6 +253,11 @@ def save_local_work(tree, reason):
 def assemble(tree, force=False, repo=REPO):
     """Bring the tree to base + series, re-doing only what changed."""
     series = load(repo)
+    # Commits made by hand in the tree get the series' identity, so that
+    # `pull` brings them back without a per-commit author.
+    name, email = re.match(r"^(.*?)\s*<([^>]*)>$", series.author).groups()
+    git(tree, "config", "user.name", name)
+    git(tree, "config", "user.email", email)
     base_id = git(tree, "rev-parse", "base^{commit}")
     keys = entry_keys(series, base_id, repo)
     state = read_state(tree)

@@ -149,7 +149,9 @@ def run_command(kernel_out, command, timeout=600, modules="kvm_amd:npt=0,nested=
             lines.append(line)
             lf.write(line + "\n")
             lf.flush()
-            if echo:
+            if echo is True or (echo == "progress" and (
+                    line.startswith(("KFORK-", "# Totals:"))
+                    or KERNEL_PROBLEMS.search(line))):
                 print(line, flush=True)
             if line.startswith(BOOT_MARK):
                 booted = True

@@ -9,6 +9,7 @@ import os
 import subprocess
 import tempfile
 import unittest
+from unittest import mock
 
 from kforklib import series
 from kforklib.common import KforkError
@@ -30,6 +31,9 @@ def write(p, text, mode=0o644):
 
 class SeriesTest(unittest.TestCase):
     def setUp(self):
+        quiet = mock.patch.object(series, "log", lambda msg: None)
+        quiet.start()
+        self.addCleanup(quiet.stop)
         self.tmp = tempfile.TemporaryDirectory()
         self.tree = os.path.join(self.tmp.name, "tree")
         self.repo = os.path.join(self.tmp.name, "repo")
