@@ -226,6 +226,10 @@ def cmd_demo(args):
     kunit, _ = results.parse_console(r.lines)
     print()
     print("=== the fork kernel, booted under QEMU TCG ===")
+    commits = git(tree_dir(), "log", "--reverse", "--format=%s", "base..HEAD")
+    print(f"  fork tree: {tree_dir()}, base + {len(commits.splitlines())} commits:")
+    for c in commits.splitlines():
+        print(f"    {c}")
     for ln in r.lines:
         if ln.startswith("DEMO "):
             print("  " + ln[5:])

@@ -2,6 +2,7 @@
 # What `make demo` shows from inside the fork kernel.  Lines that start with
 # "DEMO " are printed by the host in its summary.
 echo "DEMO kernel: $(uname -r) ($(nproc) vCPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo))"
+echo "DEMO Rust: $(grep -c kvm_shrinker /proc/kallsyms) symbols of the rust/kvm_shrinker crate in the kernel"
 echo "DEMO NUMA nodes: $(ls -d /sys/devices/system/node/node* | wc -l)"
 if [ -d /sys/module/kvm_amd ]; then
 	echo "DEMO kvm_amd: loaded, npt=$(cat /sys/module/kvm_amd/parameters/npt)" \
