@@ -7,6 +7,7 @@ Run `tooling/kfork.py --help` for the commands.
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -19,17 +20,26 @@ from kforklib.common import REPO, KforkError, git, log, path, tree_dir  # noqa: 
 SELFTEST_LIST = os.path.join(REPO, "tooling", "kvm-selftests.list")
 # KUnit suites that must show up in every check run: if one is missing, the
 # kernel was built without it or crashed before it ran.
-REQUIRED_SUITES = ["rust_doctests_kernel"]
+REQUIRED_SUITES = ["rust_doctests_kernel", "rust_kvm_shrinker"]
+
+# Static checks of our Rust code, run by `make check` after the VM run (the
+# clippy build replaces the crate's object, which the next build restores).
+LINTS = [
+    ("rustfmt", ["RUSTFMT=/usr/bin/rustfmt", "rustfmtcheck"]),
+    ("clippy", ["CLIPPY=1", "CLIPPY_DRIVER=/usr/bin/clippy-driver",
+                "rust/kvm_shrinker.o"]),
+    ("rustdoc", ["rustdoc"]),
+]
 
 
 def cmd_fetch(args):
     print(base.fetch())
 
 
-def cmd_assemble(args):
+def cmd_assemble(args, keep_local=True):
     base.ensure_base_tree(tree_dir())
     force = args.force or os.environ.get("CI") == "true"
-    series.assemble(tree_dir(), force=force)
+    series.assemble(tree_dir(), force=force, keep_local=keep_local)
 
 
 def cmd_export(args):
@@ -44,6 +54,37 @@ def cmd_pull(args):
 def cmd_kernel(args):
     cmd_assemble(args)
     build.kernel(args.variant)
+
+
+def cmd_kmake(args):
+    """Run kbuild in the variant's build directory with the fork's toolchain."""
+    cmd = build.make_args(build.build_dir(args.variant)) + args.targets
+    return vm_subprocess(cmd, build.tools_env())
+
+
+def vm_subprocess(cmd, env):
+    return subprocess.run(cmd, env=env).returncode
+
+
+def lint_results(variant):
+    """rustfmt, clippy and rustdoc: each passes only with no warning."""
+    out = []
+    for name, targets in LINTS:
+        logf = path("logs", f"lint-{name}.log")
+        os.makedirs(os.path.dirname(logf), exist_ok=True)
+        with open(logf, "w") as f:
+            rc = subprocess.run(build.make_args(build.build_dir(variant)) + targets,
+                                env=build.tools_env(), stdout=f,
+                                stderr=subprocess.STDOUT).returncode
+        with open(logf) as f:
+            text = f.read()
+        bad = [ln for ln in text.splitlines()
+               if ln.startswith(("warning", "error", "Diff in"))]
+        ok = rc == 0 and not bad
+        out.append(results.Result(
+            f"lint:{name}", results.PASS if ok else results.FAIL,
+            "" if ok else f"{(bad or ['exit %d' % rc])[0]} (log: {logf})"))
+    return out
 
 
 def cmd_selftests(args):
@@ -196,6 +237,8 @@ def cmd_check(args):
                        selftests_dir=st, files=[(SELFTEST_LIST, "kfork/selftests.list")],
                        echo=True if args.verbose else "progress", name="check")
     all_res += vm_results(r, runs)
+    log("lints: rustfmt, clippy, rustdoc")
+    all_res += lint_results(args.variant)
     report(all_res, start, r.log_path)
     return 1 if any(x.status == results.FAIL for x in all_res) else 0
 
@@ -247,11 +290,13 @@ def main():
     sp = {}
     for name, fn, hlp in (
             ("fetch", cmd_fetch, "download and verify the pinned base .deb"),
-            ("assemble", cmd_assemble, "assemble the fork tree (base + series)"),
+            ("assemble", lambda a: cmd_assemble(a, keep_local=False),
+             "assemble the fork tree (base + series)"),
             ("export", cmd_export, "git format-patch the series with a cover letter"),
             ("pull", cmd_pull, "bring commits made in the fork tree back into the repo"),
             ("kernel", cmd_kernel, "build the kernel and modules"),
             ("selftests", cmd_selftests, "build the KVM selftests (static)"),
+            ("kmake", cmd_kmake, "run kbuild with the fork's toolchain: kmake TARGET.. [VAR=..]"),
             ("vm", cmd_vm, "boot the kernel and run a command inside"),
             ("check", cmd_check, "run every test, print 'N passed, N failed, N skipped'"),
             ("demo", cmd_demo, "build, boot and show the fork working")):
@@ -262,6 +307,7 @@ def main():
         s.add_argument("--variant", default="qemu", choices=sorted(build.VARIANTS))
         sp[name] = s
     sp["export"].add_argument("--out", help="output directory")
+    sp["kmake"].add_argument("targets", nargs="*", help="make targets and variables")
     sp["vm"].add_argument("cmd", help="shell command to run in the guest")
     sp["vm"].add_argument("--modules", default="kvm_amd:npt=0,nested=1",
                           help="modules to load: NAME[:P=V,P=V] ...")

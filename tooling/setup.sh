@@ -10,7 +10,7 @@ TOOLS=$KFORK_HOME/tools
 
 PACKAGES=(
 	# Rust: the one rustc here with matching core sources, and its cargo
-	rustc-web rust-web-src cargo-web
+	rustc-web rust-web-src cargo-web rustfmt-web rust-web-clippy
 	# LLVM 16 for LLVM=-16 builds; libclang for bindgen
 	clang-16 lld-16 llvm-16 libclang-16-dev
 	# kernel build

@@ -1,17 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Results of shrinker callbacks.
+//! Shrinkers: allocation, registration and the callbacks' context and results.
+//!
+//! C header: [`include/linux/shrinker.h`](srctree/include/linux/shrinker.h).
+//!
+//! A shrinker is set up in two steps, as in C: [`Shrinker::new`] allocates
+//! it (`shrinker_alloc()`), which for a memcg-aware shrinker assigns the id
+//! that list_lrus need; [`Shrinker::register`] then builds the private data
+//! (which may contain a [`crate::list_lru::ListLru`] tied to the shrinker)
+//! and registers it (`shrinker_register()`). The returned [`Registration`]
+//! owns both. Dropping it calls `shrinker_free()`, which unregisters the
+//! shrinker and waits for running callbacks to finish, and only then drops
+//! the private data: a callback can never see freed data.
 //!
 //! The C API encodes special cases as reserved return values: a count of
 //! `SHRINK_EMPTY` means "no objects at all" and lets memcg reclaim clear the
 //! shrinker's bit for that memcg, a count of 0 means "nothing to free right
 //! now", and a scan result of `SHRINK_STOP` means "cannot make progress in
-//! this context". The types here keep those cases apart, so that a shrinker
-//! cannot return one of them by accident (say, a count that happens to equal
-//! `SHRINK_EMPTY`).
+//! this context". [`CountResult`] and [`ScanResult`] keep those cases apart,
+//! so that a shrinker cannot return one of them by accident (say, a count
+//! that happens to equal `SHRINK_EMPTY`).
 
-use core::ffi::c_ulong;
+use crate::memcg::MemCgroup;
+use core::mem::ManuallyDrop;
+use core::ops::{BitOr, Deref};
+use core::pin::Pin;
+use core::ptr::NonNull;
+use kernel::alloc::{Flags, KBox};
 use kernel::bindings;
+use kernel::c_str;
+use kernel::error::{code::ENOMEM, Error, Result};
+use kernel::ffi::{c_int, c_long, c_ulong, c_void};
+use kernel::init::{InPlaceInit, PinInit};
+use kernel::str::CStr;
+use kernel::types::Opaque;
 
 // bindgen turns the macros `(~0UL)` and `(~0UL - 1)` into `i32` constants -1
 // and -2; sign extension gives back the C values, as the assertion checks.
@@ -91,8 +113,323 @@ impl ScanResult {
 
 /// Clamps a count below the reserved values `SHRINK_EMPTY` and `SHRINK_STOP`.
 fn clamp_count(n: usize) -> c_ulong {
-    let max = SHRINK_EMPTY - 1;
-    // `usize` and `c_ulong` have the same width on every architecture that
-    // supports Rust in the kernel; `try_from` keeps this correct regardless.
-    c_ulong::try_from(n).map_or(max, |n| n.min(max))
+    // The kernel's `c_ulong` is `usize`.
+    n.min(SHRINK_EMPTY - 1)
+}
+
+/// The reclaim context of one shrinker callback (`struct shrink_control`).
+///
+/// # Invariants
+///
+/// `self.0` is a valid `shrink_control` that only the current thread
+/// accesses while the reference exists. If its `memcg` is not null, a
+/// reference on that memcg is held for as long.
+#[repr(transparent)]
+pub struct ShrinkControl(Opaque<bindings::shrink_control>);
+
+impl ShrinkControl {
+    /// Borrows a shrink control from a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// For all of `'a`, `ptr` must be valid for reads and writes and not be
+    /// accessed by anything but the returned reference, and its `memcg`
+    /// must be null or a memcg on which a reference is held.
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::shrink_control) -> &'a ShrinkControl {
+        // SAFETY: `ShrinkControl` is a transparent wrapper of
+        // `shrink_control`; the caller guarantees validity for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Returns the raw pointer to the `struct shrink_control`.
+    pub fn as_raw(&self) -> *mut bindings::shrink_control {
+        self.0.get()
+    }
+
+    fn raw(&self) -> bindings::shrink_control {
+        // SAFETY: By the type invariant, the pointer is valid and nobody
+        // else accesses it; `shrink_control` is plain data.
+        unsafe { self.0.get().read() }
+    }
+
+    /// The NUMA node to reclaim from (0 for shrinkers that are not
+    /// NUMA-aware).
+    pub fn nid(&self) -> i32 {
+        self.raw().nid
+    }
+
+    /// How many objects the shrinker core asks this call to scan.
+    pub fn nr_to_scan(&self) -> usize {
+        self.raw().nr_to_scan
+    }
+
+    /// How many objects this call has reported as scanned so far.
+    pub fn nr_scanned(&self) -> usize {
+        self.raw().nr_scanned
+    }
+
+    /// Reports how many objects this call scanned.
+    ///
+    /// The shrinker core credits this number (instead of `nr_to_scan`)
+    /// against its scan target. It is not clamped to `nr_to_scan`: a
+    /// shrinker that had to look at more objects than it was asked to (for
+    /// example, to skip pages in use) reports the real work.
+    pub fn set_nr_scanned(&self, nr: usize) {
+        // SAFETY: By the type invariant, the pointer is valid for writes and
+        // only this thread accesses it.
+        unsafe { (*self.0.get()).nr_scanned = nr };
+    }
+
+    /// The memcg to reclaim from: `None` for global reclaim of a shrinker
+    /// that is not memcg-aware, or when memcg is disabled.
+    pub fn memcg(&self) -> Option<&MemCgroup> {
+        let memcg = self.raw().memcg;
+        if memcg.is_null() {
+            return None;
+        }
+        // SAFETY: By the type invariant, a reference on the memcg is held
+        // for as long as `self` is borrowed.
+        Some(unsafe { MemCgroup::from_raw(memcg) })
+    }
+
+    /// The gfp mask of the allocation that entered reclaim.
+    pub fn gfp_mask(&self) -> bindings::gfp_t {
+        self.raw().gfp_mask
+    }
+
+    /// Whether the allocation allows calls into filesystems (`__GFP_FS`).
+    pub fn fs_allowed(&self) -> bool {
+        self.gfp_mask() & bindings::__GFP_FS != 0
+    }
+
+    /// Whether the allocation allows starting I/O (`__GFP_IO`).
+    pub fn io_allowed(&self) -> bool {
+        self.gfp_mask() & bindings::__GFP_IO != 0
+    }
+
+    /// Whether the allocation may sleep in direct reclaim
+    /// (`__GFP_DIRECT_RECLAIM`).
+    pub fn may_sleep(&self) -> bool {
+        self.gfp_mask() & bindings::__GFP_DIRECT_RECLAIM != 0
+    }
+}
+
+/// Flags for [`Shrinker::new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShrinkerFlags(u32);
+
+impl ShrinkerFlags {
+    /// No flags: a global shrinker, called with node 0 and no memcg.
+    pub const NONE: Self = Self(0);
+    /// Called per NUMA node (`SHRINKER_NUMA_AWARE`).
+    pub const NUMA_AWARE: Self = Self(bindings::SHRINKER_NUMA_AWARE);
+    /// Called per memcg, including memcg reclaim (`SHRINKER_MEMCG_AWARE`).
+    /// Falls back to a global shrinker when memcg is disabled.
+    pub const MEMCG_AWARE: Self = Self(bindings::SHRINKER_MEMCG_AWARE);
+    /// The objects are not slab memory (`SHRINKER_NONSLAB`): memcg reclaim
+    /// calls the shrinker even when slab accounting is off.
+    pub const NONSLAB: Self = Self(bindings::SHRINKER_NONSLAB);
+}
+
+impl BitOr for ShrinkerFlags {
+    type Output = Self;
+    fn bitor(self, rhs: Self) -> Self {
+        Self(self.0 | rhs.0)
+    }
+}
+
+/// The callbacks of a shrinker, implemented by its private data.
+pub trait Shrink: Send + Sync {
+    /// How many objects could be freed for `sc.nid()` and `sc.memcg()`.
+    ///
+    /// Must be cheap: it is called on every reclaim pass.
+    fn count_objects(&self, sc: &ShrinkControl) -> CountResult;
+
+    /// Frees up to `sc.nr_to_scan()` objects of `sc.nid()` and `sc.memcg()`.
+    ///
+    /// Implementations report real work with
+    /// [`ShrinkControl::set_nr_scanned`] and must not block on locks that
+    /// the allocation entering reclaim might hold.
+    fn scan_objects(&self, sc: &ShrinkControl) -> ScanResult;
+}
+
+/// An allocated shrinker that is not registered yet.
+///
+/// # Invariants
+///
+/// `ptr` is a shrinker returned by `shrinker_alloc()`, owned by this value
+/// and not registered.
+pub struct Shrinker {
+    ptr: NonNull<bindings::shrinker>,
+}
+
+impl Shrinker {
+    /// Allocates a shrinker named `name` (the name shown in
+    /// `/sys/kernel/debug/shrinker/`).
+    pub fn new(name: &CStr, flags: ShrinkerFlags) -> Result<Self> {
+        // SAFETY: The format "%s" takes one NUL-terminated string, which
+        // `name` is; `shrinker_alloc` copies it.
+        let ptr = unsafe {
+            bindings::shrinker_alloc(flags.0, c_str!("%s").as_char_ptr(), name.as_char_ptr())
+        };
+        // INVARIANT: A non-null result is a new, unregistered shrinker.
+        NonNull::new(ptr).map(|ptr| Self { ptr }).ok_or(ENOMEM)
+    }
+
+    /// Sets the shrinker's `seeks` (the cost to recreate an object, relative
+    /// to `DEFAULT_SEEKS`; higher means scanned less).
+    pub fn set_seeks(&mut self, seeks: u32) {
+        // SAFETY: By the type invariant, the shrinker is valid and not yet
+        // visible to the shrinker core.
+        unsafe { (*self.ptr.as_ptr()).seeks = c_int::try_from(seeks).unwrap_or(c_int::MAX) };
+    }
+
+    /// Sets the shrinker's `batch` (objects per `scan_objects` call; 0 for
+    /// the default).
+    pub fn set_batch(&mut self, batch: usize) {
+        // SAFETY: As in `set_seeks`.
+        unsafe { (*self.ptr.as_ptr()).batch = c_long::try_from(batch).unwrap_or(c_long::MAX) };
+    }
+
+    /// Whether this shrinker is memcg-aware. It is not when memcg is
+    /// disabled, even if [`ShrinkerFlags::MEMCG_AWARE`] was asked for.
+    pub fn is_memcg_aware(&self) -> bool {
+        // SAFETY: By the type invariant, the shrinker is valid.
+        let flags = unsafe { (*self.ptr.as_ptr()).flags };
+        flags & bindings::SHRINKER_MEMCG_AWARE != 0
+    }
+
+    /// Returns the raw pointer to the `struct shrinker`.
+    pub fn as_raw(&self) -> *mut bindings::shrinker {
+        self.ptr.as_ptr()
+    }
+
+    /// The shrinker's id, which memcg-aware list_lrus use to set its bit in
+    /// a memcg's shrinker map; -1 if it is not memcg-aware.
+    #[cfg(CONFIG_MEMCG)]
+    pub fn id(&self) -> i32 {
+        if !self.is_memcg_aware() {
+            return -1;
+        }
+        // SAFETY: By the type invariant, the shrinker is valid.
+        unsafe { (*self.ptr.as_ptr()).id }
+    }
+
+    /// Builds the private data with `init` (which may tie list_lrus to this
+    /// shrinker) and registers the shrinker.
+    ///
+    /// On error the shrinker is freed and nothing is registered.
+    pub fn register<T, I, F>(self, init: F, flags: Flags) -> Result<Registration<T>>
+    where
+        T: Shrink,
+        I: PinInit<T, Error>,
+        F: FnOnce(&Shrinker) -> I,
+    {
+        let data = KBox::pin_init(init(&self), flags)?;
+        let this = ManuallyDrop::new(self);
+        let ptr = this.ptr.as_ptr();
+        // SAFETY: By the type invariant the shrinker is valid and not yet
+        // registered, so nothing else accesses these fields. The private
+        // data outlives the registration: `Registration::drop` frees the
+        // shrinker (waiting for callbacks) before dropping `data`.
+        unsafe {
+            (*ptr).private_data = (&*data as *const T).cast_mut().cast::<c_void>();
+            (*ptr).count_objects = Some(count_objects_callback::<T>);
+            (*ptr).scan_objects = Some(scan_objects_callback::<T>);
+            bindings::shrinker_register(ptr);
+        }
+        // INVARIANT: The shrinker is registered with `data` as private data.
+        Ok(Registration {
+            shrinker: this.ptr,
+            data,
+        })
+    }
+}
+
+impl Drop for Shrinker {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant, we own an unregistered shrinker.
+        unsafe { bindings::shrinker_free(self.ptr.as_ptr()) };
+    }
+}
+
+/// A registered shrinker and its private data.
+///
+/// # Invariants
+///
+/// `shrinker` is registered, owned by this value, and its private data is
+/// `data`, whose callbacks are [`Shrink`] for `T`.
+pub struct Registration<T: Shrink> {
+    shrinker: NonNull<bindings::shrinker>,
+    data: Pin<KBox<T>>,
+}
+
+// SAFETY: The shrinker may be freed from any thread, and `T: Send`.
+unsafe impl<T: Shrink> Send for Registration<T> {}
+// SAFETY: `&Registration` only gives out `&T`, and `T: Sync`.
+unsafe impl<T: Shrink> Sync for Registration<T> {}
+
+impl<T: Shrink> Registration<T> {
+    /// Returns the raw pointer to the `struct shrinker`.
+    pub fn as_raw(&self) -> *mut bindings::shrinker {
+        self.shrinker.as_ptr()
+    }
+
+    /// The private data, pinned.
+    pub fn data(&self) -> Pin<&T> {
+        self.data.as_ref()
+    }
+}
+
+impl<T: Shrink> Deref for Registration<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+impl<T: Shrink> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant, we own a registered shrinker.
+        // `shrinker_free` unregisters it and waits until no callback runs;
+        // `data` is dropped after this function returns.
+        unsafe { bindings::shrinker_free(self.shrinker.as_ptr()) };
+    }
+}
+
+/// The `count_objects` callback of shrinkers registered by [`Shrinker::register`].
+///
+/// # Safety
+///
+/// Called by the shrinker core only: `shrinker` was registered with a `T`
+/// as private data, and `sc` is valid and used by this call only.
+unsafe extern "C" fn count_objects_callback<T: Shrink>(
+    shrinker: *mut bindings::shrinker,
+    sc: *mut bindings::shrink_control,
+) -> c_ulong {
+    // SAFETY: The shrinker core calls this only for a shrinker registered by
+    // `Shrinker::register::<T>`, whose private data is a pinned `T` that
+    // stays alive until `shrinker_free` has waited for this call.
+    let data = unsafe { &*(*shrinker).private_data.cast::<T>() };
+    // SAFETY: The shrinker core passes a `shrink_control` that only this
+    // call uses, and holds a reference on its memcg during the call.
+    let sc = unsafe { ShrinkControl::from_raw(sc) };
+    data.count_objects(sc).to_raw()
+}
+
+/// The `scan_objects` callback of shrinkers registered by [`Shrinker::register`].
+///
+/// # Safety
+///
+/// As for [`count_objects_callback`].
+unsafe extern "C" fn scan_objects_callback<T: Shrink>(
+    shrinker: *mut bindings::shrinker,
+    sc: *mut bindings::shrink_control,
+) -> c_ulong {
+    // SAFETY: As in `count_objects_callback`.
+    let data = unsafe { &*(*shrinker).private_data.cast::<T>() };
+    // SAFETY: As in `count_objects_callback`.
+    let sc = unsafe { ShrinkControl::from_raw(sc) };
+    data.scan_objects(sc).to_raw()
 }

@@ -235,7 +235,10 @@ def apply_entry(tree, e, series, repo=REPO):
 
 
 def tree_is_clean(tree):
-    return git(tree, "status", "--porcelain", "--untracked-files=normal") == ""
+    # Debian's .gitignore ignores everything at the top level, so new files
+    # show up only as ignored ones; every base file is tracked.
+    return git(tree, "status", "--porcelain", "--untracked-files=normal",
+               "--ignored=traditional") == ""
 
 
 def save_local_work(tree, reason):
@@ -243,15 +246,21 @@ def save_local_work(tree, reason):
     stamp = git(tree, "log", "-1", "--format=%cd", "--date=format:%Y%m%d-%H%M%S")
     branch = f"kfork-saved-{stamp}-{git(tree, 'rev-parse', '--short', 'HEAD')}"
     if not tree_is_clean(tree):
-        git(tree, "stash", "push", "--include-untracked", "-q", "-m",
+        git(tree, "stash", "push", "--all", "-q", "-m",
             f"kfork: saved before re-assembly ({reason})")
         log(f"uncommitted changes of {tree} saved: git -C {tree} stash list")
     git(tree, "branch", "-f", branch, "HEAD")
     log(f"commits of {tree} saved on branch {branch}")
 
 
-def assemble(tree, force=False, repo=REPO):
-    """Bring the tree to base + series, re-doing only what changed."""
+def assemble(tree, force=False, repo=REPO, keep_local=False):
+    """Bring the tree to base + series, re-doing only what changed.
+
+    Work in the tree that the repository does not have (uncommitted changes,
+    new commits) stops assembly: with keep_local the tree is left as it is
+    (to build and test work in progress), otherwise it is an error. With
+    force, that work is saved on a branch and in the stash first.
+    """
     series = load(repo)
     # Commits made by hand in the tree get the series' identity, so that
     # `pull` brings them back without a per-commit author.
@@ -267,6 +276,11 @@ def assemble(tree, force=False, repo=REPO):
     if head != expected_head or not tree_is_clean(tree):
         what = ("has uncommitted changes" if head == expected_head else
                 "has commits that are not in series.toml")
+        if not force and keep_local:
+            log(f"{tree} {what}: building it as it is, not as in the "
+                "repository (`make pull` brings the work back, FORCE=1 "
+                "sets it aside)")
+            return False
         if not force:
             raise KforkError(
                 f"{tree} {what}. Bring them into the repository with "

@@ -109,11 +109,30 @@ body = "Edit.\\n"
         sh(self.tree, "git", "commit", "-q", "-am", "local commit")
         with self.assertRaisesRegex(KforkError, "commits that are not in"):
             series.assemble(self.tree, repo=self.repo)
+        # Builds keep local work as it is.
+        self.assertFalse(series.assemble(self.tree, repo=self.repo, keep_local=True))
+        self.assertEqual(self.log()[0], "local commit")
         series.assemble(self.tree, force=True, repo=self.repo)
         saved = sh(self.tree, "git", "branch", "--list", "kfork-saved-*")
         self.assertTrue(saved)
         self.assertEqual(sh(self.tree, "git", "log", "-1", "--format=%s",
                             saved.split()[-1]), "local commit")
+
+    def test_new_file_in_tree_is_local_work(self):
+        # A new file under a .gitignore rule (Debian ignores all of "/*")
+        # is local work too, and FORCE saves it in the stash.
+        with open(os.path.join(self.tree, ".gitignore"), "w") as f:
+            f.write("/*\n")
+        sh(self.tree, "git", "add", "-f", ".gitignore")
+        sh(self.tree, "git", "commit", "-q", "-m", "ignore all")
+        sh(self.tree, "git", "tag", "-f", "base")
+        series.assemble(self.tree, repo=self.repo)
+        write(os.path.join(self.tree, "rust", "extra.rs"), "// wip\n")
+        with self.assertRaisesRegex(KforkError, "uncommitted changes"):
+            series.assemble(self.tree, repo=self.repo)
+        series.assemble(self.tree, force=True, repo=self.repo)
+        self.assertFalse(os.path.exists(os.path.join(self.tree, "rust", "extra.rs")))
+        self.assertIn("saved before re-assembly", sh(self.tree, "git", "stash", "list"))
 
     def test_failed_patch_names_patch_and_hunk(self):
         write(os.path.join(self.repo, "patches", "edit.diff"),

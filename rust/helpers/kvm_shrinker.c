@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+
+/*
+ * Helpers for rust/kvm_shrinker: static inline functions and macros of the
+ * memcg and list_lru APIs, and their !CONFIG_MEMCG variants, in one place.
+ */
+
+#include <linux/cgroup.h>
+#include <linux/list_lru.h>
+#include <linux/memcontrol.h>
+#include <linux/mm.h>
+
+bool rust_helper_mem_cgroup_disabled(void)
+{
+	return mem_cgroup_disabled();
+}
+
+bool rust_helper_mem_cgroup_is_root(struct mem_cgroup *memcg)
+{
+	return mem_cgroup_is_root(memcg);
+}
+
+unsigned short rust_helper_mem_cgroup_id(struct mem_cgroup *memcg)
+{
+	return mem_cgroup_id(memcg);
+}
+
+void rust_helper_mem_cgroup_put(struct mem_cgroup *memcg)
+{
+	mem_cgroup_put(memcg);
+}
+
+#ifdef CONFIG_MEMCG
+void rust_helper_mem_cgroup_get(struct mem_cgroup *memcg)
+{
+	css_get(&memcg->css);
+}
+
+u64 rust_helper_mem_cgroup_ino(struct mem_cgroup *memcg)
+{
+	return cgroup_ino(memcg->css.cgroup);
+}
+
+struct mem_cgroup *rust_helper_get_mem_cgroup_from_slab_obj(void *p)
+{
+	struct mem_cgroup *memcg;
+
+	rcu_read_lock();
+	memcg = mem_cgroup_from_slab_obj(p);
+	/* A dying memcg may be past its last reference: use its parent. */
+	while (memcg && !css_tryget(&memcg->css))
+		memcg = parent_mem_cgroup(memcg);
+	rcu_read_unlock();
+	return memcg;
+}
+
+int rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
+				       struct list_lru *lru, gfp_t gfp)
+{
+	return memcg_list_lru_alloc(memcg, lru, gfp);
+}
+#else
+void rust_helper_mem_cgroup_get(struct mem_cgroup *memcg)
+{
+}
+
+u64 rust_helper_mem_cgroup_ino(struct mem_cgroup *memcg)
+{
+	return 0;
+}
+
+struct mem_cgroup *rust_helper_get_mem_cgroup_from_slab_obj(void *p)
+{
+	return NULL;
+}
+
+int rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
+				       struct list_lru *lru, gfp_t gfp)
+{
+	return 0;
+}
+#endif
+
+struct mem_cgroup *rust_helper_get_mem_cgroup_from_page(struct page *page)
+{
+	return get_mem_cgroup_from_folio(page_folio(page));
+}

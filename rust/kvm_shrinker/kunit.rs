@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit tests of the crate (suite `rust_kvm_shrinker`), run at boot when
+//! KUnit is built in.
+//!
+//! Each test drives the real C code: shrinkers are allocated and registered,
+//! their callbacks are called through the function pointers the shrinker
+//! core uses, and items go through real list_lrus.
+
+use crate::list_lru::{DisposeList, ListLru, LruItem, LruLinks};
+use crate::memcg::MemCgroup;
+use crate::shrinker::{CountResult, ScanResult, Shrink, ShrinkControl, Shrinker, ShrinkerFlags};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::bindings;
+use kernel::c_str;
+use kernel::init::InPlaceInit;
+use kernel::prelude::*;
+
+/// Fails the running KUnit test (and ends it) unless `$cond` holds.
+macro_rules! check {
+    ($cond:expr) => {
+        kernel::kunit_assert!("rust_kvm_shrinker", "rust/kvm_shrinker/kunit.rs", 0, $cond)
+    };
+}
+
+#[pin_data]
+struct Item {
+    #[pin]
+    links: LruLinks,
+    value: u32,
+}
+
+// SAFETY: `links` is an `LruLinks` used only for the lru under test.
+unsafe impl LruItem for Item {
+    const LINKS_OFFSET: usize = core::mem::offset_of!(Item, links);
+}
+
+fn new_item(value: u32) -> Option<NonNull<Item>> {
+    let item = KBox::pin_init(
+        pin_init!(Item {
+            links <- LruLinks::new(),
+            value,
+        }),
+        GFP_KERNEL,
+    )
+    .ok()?;
+    // SAFETY: The item is freed only by `free_item`, after it has left the
+    // lru, and is never moved meanwhile.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(item) });
+    NonNull::new(raw)
+}
+
+/// # Safety
+///
+/// `item` comes from `new_item`, is on no list and is not used afterwards.
+unsafe fn free_item(item: NonNull<Item>) {
+    // SAFETY: By the caller's guarantee.
+    drop(unsafe { KBox::from_raw(item.as_ptr()) });
+}
+
+fn shrink_control(nid: i32, nr_to_scan: usize, gfp: bindings::gfp_t) -> bindings::shrink_control {
+    bindings::shrink_control {
+        gfp_mask: gfp,
+        nid,
+        nr_to_scan: nr_to_scan as _,
+        nr_scanned: 0,
+        memcg: ptr::null_mut(),
+    }
+}
+
+extern "C" fn results(_test: *mut bindings::kunit) {
+    check!(CountResult::Freeable(5).to_raw() == 5);
+    check!(CountResult::Unknown.to_raw() == 0);
+    check!(CountResult::Freeable(0).to_raw() == 0);
+    check!(CountResult::Empty.to_raw() == !0 - 1);
+    check!(CountResult::Freeable(usize::MAX).to_raw() == !0 - 2);
+    check!(ScanResult::Stop.to_raw() == !0);
+    check!(ScanResult::Freed(usize::MAX).to_raw() == !0 - 2);
+}
+
+extern "C" fn shrink_control_fields(_test: *mut bindings::kunit) {
+    let mut raw = shrink_control(1, 128, bindings::GFP_KERNEL);
+    // SAFETY: `raw` lives on this stack frame for the whole test.
+    let sc = unsafe { ShrinkControl::from_raw(&mut raw) };
+    check!(sc.nid() == 1);
+    check!(sc.nr_to_scan() == 128);
+    check!(sc.fs_allowed() && sc.io_allowed() && sc.may_sleep());
+    check!(sc.memcg().is_none());
+    // Not clamped to nr_to_scan: the shrinker reports its real work.
+    sc.set_nr_scanned(300);
+    check!(sc.nr_scanned() == 300);
+    check!(raw.nr_scanned == 300);
+
+    let mut raw = shrink_control(0, 1, bindings::GFP_NOWAIT);
+    // SAFETY: As above.
+    let sc = unsafe { ShrinkControl::from_raw(&mut raw) };
+    check!(!sc.fs_allowed() && !sc.io_allowed() && !sc.may_sleep());
+}
+
+extern "C" fn memcg_root(_test: *mut bindings::kunit) {
+    // KUnit runs in a kernel thread, which belongs to the root memcg.
+    match MemCgroup::current() {
+        None => check!(MemCgroup::disabled()),
+        Some(memcg) => {
+            check!(!MemCgroup::disabled());
+            check!(memcg.is_root());
+            check!(memcg.ino() != 0);
+            let again = memcg.clone();
+            check!(again.id() == memcg.id());
+            let mut raw = shrink_control(0, 1, bindings::GFP_KERNEL);
+            raw.memcg = memcg.as_raw();
+            // SAFETY: `raw` lives on this stack frame; `memcg` holds a
+            // reference on the memcg for longer than `sc` exists.
+            let sc = unsafe { ShrinkControl::from_raw(&mut raw) };
+            check!(sc.memcg().map(MemCgroup::as_raw) == Some(memcg.as_raw()));
+        }
+    }
+}
+
+#[pin_data]
+struct TestCache {
+    #[pin]
+    lru: ListLru<Item>,
+    freed: AtomicUsize,
+}
+
+impl Shrink for TestCache {
+    fn count_objects(&self, sc: &ShrinkControl) -> CountResult {
+        self.lru.count(sc)
+    }
+
+    fn scan_objects(&self, sc: &ShrinkControl) -> ScanResult {
+        let freed = self.lru.walk(sc, |isolate| {
+            let ((), status) = isolate.remove().unlock_then(|item| {
+                // SAFETY: The item was just removed from the lru; nothing
+                // else refers to it.
+                unsafe { free_item(item) };
+            });
+            status
+        });
+        self.freed.fetch_add(freed, Ordering::Relaxed);
+        sc.set_nr_scanned(freed);
+        ScanResult::Freed(freed)
+    }
+}
+
+fn new_cache(name: &'static kernel::str::CStr) -> Option<crate::shrinker::Registration<TestCache>> {
+    let mut shrinker =
+        Shrinker::new(name, ShrinkerFlags::MEMCG_AWARE | ShrinkerFlags::NUMA_AWARE).ok()?;
+    shrinker.set_seeks(2);
+    shrinker
+        .register(
+            |s| {
+                // Made here so that the initialiser does not borrow `s`.
+                let lru = ListLru::new(s);
+                try_pin_init!(TestCache {
+                    lru <- lru,
+                    freed: AtomicUsize::new(0),
+                })
+            },
+            GFP_KERNEL,
+        )
+        .ok()
+}
+
+extern "C" fn shrinker_callbacks(_test: *mut bindings::kunit) {
+    let reg = new_cache(c_str!("rust_kvm_shrinker-kunit"));
+    check!(reg.is_some());
+    let Some(reg) = reg else { return };
+    let shrinker = reg.as_raw();
+    // SAFETY: `reg` keeps the shrinker registered for the whole test.
+    let (count, scan) = unsafe { ((*shrinker).count_objects, (*shrinker).scan_objects) };
+    check!(count.is_some() && scan.is_some());
+    let (Some(count), Some(scan)) = (count, scan) else {
+        return;
+    };
+
+    let mut sc = shrink_control(0, 16, bindings::GFP_KERNEL);
+    // An empty list reports SHRINK_EMPTY, so memcg reclaim can clear the bit.
+    // SAFETY: The shrinker core's calling convention: a registered shrinker
+    // and a shrink_control used by this thread only.
+    check!(unsafe { count(shrinker, &mut sc) } == CountResult::Empty.to_raw());
+
+    for value in 0..3 {
+        let item = new_item(value);
+        check!(item.is_some());
+        let Some(item) = item else { return };
+        // SAFETY: A new item is on no list and stays valid until removed;
+        // the root lists always exist.
+        check!(unsafe { reg.lru.add(item, 0, None) });
+    }
+    check!(reg.lru.count_one(0, None) == 3);
+    // SAFETY: As above.
+    check!(unsafe { count(shrinker, &mut sc) } == 3);
+
+    sc.nr_to_scan = 2;
+    // SAFETY: As above.
+    let freed = unsafe { scan(shrinker, &mut sc) };
+    check!(freed == 2);
+    check!(sc.nr_scanned == 2);
+    check!(reg.freed.load(Ordering::Relaxed) == 2);
+    check!(reg.lru.count_one(0, None) == 1);
+
+    // Empty the lru before the registration (and the lru) goes away.
+    sc.nr_to_scan = 16;
+    // SAFETY: As above.
+    check!(unsafe { scan(shrinker, &mut sc) } == 1);
+    check!(reg.lru.count_node(0) == 0);
+}
+
+extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
+    let reg = new_cache(c_str!("rust_kvm_shrinker-kunit-walk"));
+    check!(reg.is_some());
+    let Some(reg) = reg else { return };
+    let mut items = [NonNull::dangling(); 4];
+    for (value, slot) in items.iter_mut().enumerate() {
+        let item = new_item(value as u32);
+        check!(item.is_some());
+        let Some(item) = item else { return };
+        *slot = item;
+        // SAFETY: A new item; the root lists always exist.
+        check!(unsafe { reg.lru.add(item, 0, None) });
+    }
+
+    // Oldest first: 0 is rotated, 1 skipped, 2 moved to the dispose list,
+    // 3 removed and freed with the lock dropped.
+    let mut dispose = KBox::pin_init(DisposeList::<Item>::new(), GFP_KERNEL);
+    check!(dispose.is_ok());
+    let Ok(ref mut dispose) = dispose else { return };
+    let mut seen = [0u32; 4];
+    let mut nr = 4;
+    let removed = reg.lru.walk_one(0, None, &mut nr, |isolate| {
+        let value = isolate.item().value;
+        seen[value as usize] += 1;
+        match value {
+            0 => isolate.rotate(),
+            1 => isolate.skip(),
+            2 => isolate.remove_to(dispose.as_mut()),
+            _ => {
+                let ((), status) = isolate.remove().unlock_then(|item| {
+                    // SAFETY: Removed from the lru; nothing else refers to it.
+                    unsafe { free_item(item) };
+                });
+                status
+            }
+        }
+    });
+    check!(removed == 2);
+    check!(seen == [1, 1, 1, 1]);
+    check!(reg.lru.count_one(0, None) == 2);
+    let popped = dispose.as_mut().pop();
+    check!(popped == Some(items[2]));
+    check!(dispose.is_empty());
+    if let Some(item) = popped {
+        // SAFETY: Off every list now.
+        unsafe { free_item(item) };
+    }
+
+    // Rotation moved 0 behind 1: a walk of one item now sees 1.
+    let mut nr = 1;
+    let mut first = u32::MAX;
+    reg.lru.walk_one(0, None, &mut nr, |isolate| {
+        first = isolate.item().value;
+        isolate.skip()
+    });
+    check!(first == 1);
+    check!(nr == 0);
+
+    for item in [items[0], items[1]] {
+        // SAFETY: Both are still on the root list of node 0.
+        check!(unsafe { reg.lru.del(item, 0, None) });
+        // SAFETY: Off the lru now.
+        unsafe { free_item(item) };
+    }
+    check!(reg.lru.count_node(0) == 0);
+}
+
+extern "C" fn lru_root_memcg(_test: *mut bindings::kunit) {
+    let Some(memcg) = MemCgroup::current() else {
+        check!(MemCgroup::disabled());
+        return;
+    };
+    let reg = new_cache(c_str!("rust_kvm_shrinker-kunit-memcg"));
+    check!(reg.is_some());
+    let Some(reg) = reg else { return };
+    check!(reg.lru.prepare_memcg(&memcg, GFP_KERNEL).is_ok());
+    let item = new_item(7);
+    check!(item.is_some());
+    let Some(item) = item else { return };
+    // SAFETY: A new item; the root memcg's lists are the global ones.
+    check!(unsafe { reg.lru.add(item, 0, Some(&memcg)) });
+    // The root memcg's items live on the node's global list.
+    check!(reg.lru.count_one(0, Some(&memcg)) == 1);
+    check!(reg.lru.count_one(0, None) == 1);
+    // SAFETY: On the lru with the same node and memcg.
+    check!(unsafe { reg.lru.del(item, 0, Some(&memcg)) });
+    // SAFETY: Off the lru now.
+    unsafe { free_item(item) };
+}
+
+macro_rules! kunit_case {
+    ($name:ident) => {
+        bindings::kunit_case {
+            run_case: Some($name as unsafe extern "C" fn(*mut bindings::kunit)),
+            name: concat!(stringify!($name), "\0").as_ptr().cast(),
+            // SAFETY: All-zero is the initial state of the remaining fields
+            // (as with C's designated initialisers).
+            ..unsafe { core::mem::zeroed() }
+        }
+    };
+}
+
+const fn suite_name(name: &[u8]) -> [kernel::ffi::c_char; 256] {
+    let mut out = [0; 256];
+    let mut i = 0;
+    while i < name.len() && i < 255 {
+        out[i] = name[i];
+        i += 1;
+    }
+    out
+}
+
+// KUnit writes its per-case state into these, hence `static mut`; only the
+// KUnit executor accesses them, through the pointer in `SUITES`.
+static mut CASES: [bindings::kunit_case; 7] = [
+    kunit_case!(results),
+    kunit_case!(shrink_control_fields),
+    kunit_case!(memcg_root),
+    kunit_case!(shrinker_callbacks),
+    kunit_case!(lru_walk_protocol),
+    kunit_case!(lru_root_memcg),
+    // SAFETY: An all-zero case ends the array.
+    unsafe { core::mem::zeroed() },
+];
+
+static mut SUITE: bindings::kunit_suite = bindings::kunit_suite {
+    name: suite_name(b"rust_kvm_shrinker"),
+    test_cases: ptr::addr_of_mut!(CASES).cast(),
+    // SAFETY: All-zero is the initial state of the remaining fields.
+    ..unsafe { core::mem::zeroed() }
+};
+
+/// What `kunit_test_suite()` emits in C: a pointer to the suite in the
+/// section that the KUnit executor reads at boot.
+#[used]
+#[link_section = ".kunit_test_suites"]
+static mut SUITES: [*mut bindings::kunit_suite; 1] = [ptr::addr_of_mut!(SUITE)];
