@@ -13,7 +13,7 @@ KFORK := python3 tooling/kfork.py
 VARIANT ?= qemu
 V_ARGS := --variant $(VARIANT) $(if $(FORCE),--force)
 
-.PHONY: help setup fetch assemble kernel selftests vm export pull check demo host-test
+.PHONY: help setup fetch assemble kernel selftests vm export pull check demo host-test kmake
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -48,6 +48,10 @@ check: setup
 
 demo: setup
 	@$(KFORK) demo $(V_ARGS)
+
+# make kmake ARGS='rustdoc'   (kbuild in the build dir, fork toolchain)
+kmake: setup
+	@$(KFORK) kmake --variant $(VARIANT) $(ARGS)
 
 host-test:
 	@python3 -m unittest discover -s tooling/tests -t tooling

@@ -27,7 +27,7 @@ REQUIRED_SUITES = ["rust_doctests_kernel", "rust_kvm_shrinker"]
 LINTS = [
     ("rustfmt", ["RUSTFMT=/usr/bin/rustfmt", "rustfmtcheck"]),
     ("clippy", ["CLIPPY=1", "CLIPPY_DRIVER=/usr/bin/clippy-driver",
-                "rust/kvm_shrinker.o"]),
+                "rust/kvm_shrinker.o", "samples/rust/rust_shrinker_cache.o"]),
     ("rustdoc", ["rustdoc"]),
 ]
 
@@ -59,11 +59,7 @@ def cmd_kernel(args):
 def cmd_kmake(args):
     """Run kbuild in the variant's build directory with the fork's toolchain."""
     cmd = build.make_args(build.build_dir(args.variant)) + args.targets
-    return vm_subprocess(cmd, build.tools_env())
-
-
-def vm_subprocess(cmd, env):
-    return subprocess.run(cmd, env=env).returncode
+    return subprocess.run(cmd, env=build.tools_env()).returncode
 
 
 def lint_results(variant):
@@ -221,6 +217,36 @@ def vm_results(r, expect_tests):
     return res
 
 
+# Booted with cgroup_disable=memory: the memcg-aware shrinker sample must
+# still work, as a plain global shrinker.
+NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg"]
+
+
+def no_memcg_results(out, st, args):
+    listf = path("vm", "no-memcg.list")
+    os.makedirs(os.path.dirname(listf), exist_ok=True)
+    with open(listf, "w") as f:
+        f.writelines(f"run {t}\n" for t in NO_MEMCG_TESTS)
+    r = vm.run_command(out, "sh /kfork/check.sh", timeout=300, selftests_dir=st,
+                       files=[(listf, "kfork/no-memcg.list")],
+                       env={"KFORK_LIST": "/kfork/no-memcg.list",
+                            "KFORK_RESULT_PREFIX": "no-memcg"},
+                       append_extra="cgroup_disable=memory",
+                       echo=True if args.verbose else "progress", name="check-no-memcg")
+    _, tests = results.parse_console(r.lines)
+    res = list(tests)
+    got = {t.name for t in tests}
+    for t in NO_MEMCG_TESTS:
+        name = "no-memcg:" + t.split()[0]
+        if name not in got:
+            res.append(results.Result(name, results.FAIL, f"no result; console: {r.log_path}"))
+    problems = r.kernel_problems()
+    res.append(results.Result("no-memcg:kernel-log-clean",
+                              results.FAIL if problems else results.PASS,
+                              "; ".join(problems[:5])))
+    return res
+
+
 def cmd_check(args):
     start = time.monotonic()
     all_res = []
@@ -237,6 +263,7 @@ def cmd_check(args):
                        selftests_dir=st, files=[(SELFTEST_LIST, "kfork/selftests.list")],
                        echo=True if args.verbose else "progress", name="check")
     all_res += vm_results(r, runs)
+    all_res += no_memcg_results(out, st, args)
     log("lints: rustfmt, clippy, rustdoc")
     all_res += lint_results(args.variant)
     report(all_res, start, r.log_path)

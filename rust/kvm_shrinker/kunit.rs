@@ -115,6 +115,13 @@ extern "C" fn memcg_root(_test: *mut bindings::kunit) {
             // reference on the memcg for longer than `sc` exists.
             let sc = unsafe { ShrinkControl::from_raw(&mut raw) };
             check!(sc.memcg().map(MemCgroup::as_raw) == Some(memcg.as_raw()));
+            // An uncharged page belongs to the root memcg.
+            let page = kernel::page::Page::alloc_page(GFP_KERNEL);
+            check!(page.is_ok());
+            if let Ok(page) = page {
+                let of_page = MemCgroup::from_page(&page);
+                check!(of_page.is_some_and(|m| m.is_root()));
+            }
         }
     }
 }
@@ -141,6 +148,9 @@ impl Shrink for TestCache {
             status
         });
         self.freed.fetch_add(freed, Ordering::Relaxed);
+        if freed == 0 {
+            return ScanResult::Stop;
+        }
         sc.set_nr_scanned(freed);
         ScanResult::Freed(freed)
     }

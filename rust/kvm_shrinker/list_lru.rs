@@ -282,6 +282,24 @@ impl<T: LruItem> ListLru<T> {
         removed
     }
 
+    /// Walks every list of node `nid`: the global one and those of all
+    /// memcgs (for example, to empty the lru before dropping it).
+    pub fn walk_node<F>(&self, nid: i32, nr_to_walk: &mut usize, mut isolate: F) -> usize
+    where
+        F: for<'a> FnMut(Isolate<'a, T>) -> Isolated<'a>,
+    {
+        // SAFETY: As in `walk_one`.
+        unsafe {
+            bindings::list_lru_walk_node(
+                self.raw(),
+                nid,
+                Some(isolate_callback::<T, F>),
+                (&mut isolate as *mut F).cast::<c_void>(),
+                nr_to_walk,
+            )
+        }
+    }
+
     /// Walks the list of `sc`'s node and memcg for a shrinker's
     /// `scan_objects`, visiting up to `sc.nr_to_scan()` items.
     pub fn walk<F>(&self, sc: &ShrinkControl, isolate: F) -> usize

@@ -174,6 +174,10 @@ impl ShrinkControl {
     /// against its scan target. It is not clamped to `nr_to_scan`: a
     /// shrinker that had to look at more objects than it was asked to (for
     /// example, to skip pages in use) reports the real work.
+    ///
+    /// Do not report 0: the core would call again with the same target,
+    /// for ever if the list stays empty. A shrinker that found nothing to
+    /// scan returns [`ScanResult::Stop`] instead.
     pub fn set_nr_scanned(&self, nr: usize) {
         // SAFETY: By the type invariant, the pointer is valid for writes and
         // only this thread accesses it.

@@ -1,12 +1,14 @@
 #!/bin/sh
-# Run the selftests listed in /kfork/selftests.list ("run PATH [ARGS...]")
+# Run the selftests listed in $KFORK_LIST ("run PATH [ARGS...]")
 # one by one, each under a timeout.  For each, print one line that the host
-# counts:  KFORK-RESULT selftest:PATH PASS|FAIL|SKIP SECONDS [why]
+# counts:  KFORK-RESULT PREFIX:PATH PASS|FAIL|SKIP SECONDS [why]
 # and, for a test that did not pass, its output prefixed with "# ".
 T=${KFORK_TEST_TIMEOUT:-120}
+LIST=${KFORK_LIST:-/kfork/selftests.list}
+PREFIX=${KFORK_RESULT_PREFIX:-selftest}
 uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
 
-grep '^run ' /kfork/selftests.list | while read -r _ t args; do
+grep '^run ' "$LIST" | while read -r _ t args; do
 	start=$(uptime_cs)
 	timeout "$T" "/kselftests/$t" $args >/tmp/test.out 2>&1 </dev/null
 	rc=$?
@@ -30,5 +32,5 @@ grep '^run ' /kfork/selftests.list | while read -r _ t args; do
 	if [ "$st" = FAIL ]; then
 		tail -n 40 /tmp/test.out | sed 's/^/# /'
 	fi
-	echo "KFORK-RESULT selftest:$t $st $secs $why"
+	echo "KFORK-RESULT $PREFIX:$t $st $secs $why"
 done

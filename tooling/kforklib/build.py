@@ -12,6 +12,9 @@ VARIANTS = {
     # name: config fragments merged, in order, on top of tinyconfig
     "qemu": ["configs/qemu.config"],
     "debug": ["configs/qemu.config", "configs/debug.config"],
+    # Memory cgroups compiled out: rust/kvm_shrinker must build and its
+    # shrinkers must work as plain global ones.
+    "nomemcg": ["configs/qemu.config", "configs/nomemcg.config"],
 }
 
 LLVM_BIN = "/usr/lib/llvm-16/bin"
@@ -61,14 +64,19 @@ def parse_fragment(p):
 
 
 def check_config(config_file, frags):
+    """Every option of the fragments, later ones overriding earlier ones, must
+    have its value in the final .config."""
     have = parse_fragment(config_file)
-    bad = []
+    want = {}
     for frag in frags:
         for k, v in parse_fragment(frag).items():
-            got = have.get(k, "n")
-            if got != v:
-                bad.append(f"  {k}={v} (from {os.path.relpath(frag, REPO)}) "
-                           f"ended up as {k}={got}")
+            want[k] = (v, frag)
+    bad = []
+    for k, (v, frag) in want.items():
+        got = have.get(k, "n")
+        if got != v:
+            bad.append(f"  {k}={v} (from {os.path.relpath(frag, REPO)}) "
+                       f"ended up as {k}={got}")
     if bad:
         raise KforkError("kernel config: options did not stick (unmet "
                          "dependencies or typos):\n" + "\n".join(bad))
@@ -142,6 +150,16 @@ def selftests(variant="qemu"):
                     "EXTRA_CFLAGS=-static", f"-j{os.cpu_count() or 2}"],
                    path("logs", "selftests.log"), env=tools_env(),
                    label="KVM selftests build")
+    # Our cgroup selftest (only ours: the other cgroup tests are not run).
+    cg_out = os.path.join(st_out, "cgroup")
+    os.makedirs(cg_out, exist_ok=True)
+    env = tools_env()
+    env["LDFLAGS"] = "-static"
+    run_logged(["make", "-C", os.path.join(tree_dir(), "tools/testing/selftests/cgroup"),
+                f"OUTPUT={cg_out}", f"KHDR_INCLUDES=-isystem {hdrs}",
+                os.path.join(cg_out, "test_rust_shrinker")],
+               path("logs", "selftests-cgroup.log"), env=env,
+               label="cgroup selftest build")
     helper_src = os.path.join(REPO, "tooling", "guest", "kvm-hold.c")
     helper = os.path.join(st_out, "kfork-kvm-hold")
     if (not os.path.exists(helper)
