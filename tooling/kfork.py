@@ -217,12 +217,12 @@ def vm_results(r, expect_tests):
     return res
 
 
-# Booted with cgroup_disable=memory: the memcg-aware shrinker sample must
-# still work, as a plain global shrinker.
+# The memcg-aware shrinker sample must still work, as a plain global
+# shrinker, when memcg is disabled at boot and when it is compiled out.
 NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg"]
 
 
-def no_memcg_results(out, st, args):
+def no_memcg_results(label, out, st, args, append="", kunit=False):
     listf = path("vm", "no-memcg.list")
     os.makedirs(os.path.dirname(listf), exist_ok=True)
     with open(listf, "w") as f:
@@ -230,18 +230,25 @@ def no_memcg_results(out, st, args):
     r = vm.run_command(out, "sh /kfork/check.sh", timeout=300, selftests_dir=st,
                        files=[(listf, "kfork/no-memcg.list")],
                        env={"KFORK_LIST": "/kfork/no-memcg.list",
-                            "KFORK_RESULT_PREFIX": "no-memcg"},
-                       append_extra="cgroup_disable=memory",
-                       echo=True if args.verbose else "progress", name="check-no-memcg")
-    _, tests = results.parse_console(r.lines)
+                            "KFORK_RESULT_PREFIX": label},
+                       append_extra=append,
+                       echo=True if args.verbose else "progress", name=f"check-{label}")
+    kunit_res, tests = results.parse_console(r.lines)
     res = list(tests)
+    if kunit:
+        # Only our suite: the kernel crate's doctests already ran above.
+        ours = [x for x in kunit_res if x.name.startswith("kunit:rust_kvm_shrinker.")]
+        res += [results.Result(f"{label}:{x.name}", x.status, x.detail) for x in ours]
+        if not ours:
+            res.append(results.Result(f"{label}:kunit:rust_kvm_shrinker", results.FAIL,
+                                      f"suite did not run; console: {r.log_path}"))
     got = {t.name for t in tests}
     for t in NO_MEMCG_TESTS:
-        name = "no-memcg:" + t.split()[0]
+        name = f"{label}:" + t.split()[0]
         if name not in got:
             res.append(results.Result(name, results.FAIL, f"no result; console: {r.log_path}"))
     problems = r.kernel_problems()
-    res.append(results.Result("no-memcg:kernel-log-clean",
+    res.append(results.Result(f"{label}:kernel-log-clean",
                               results.FAIL if problems else results.PASS,
                               "; ".join(problems[:5])))
     return res
@@ -263,7 +270,11 @@ def cmd_check(args):
                        selftests_dir=st, files=[(SELFTEST_LIST, "kfork/selftests.list")],
                        echo=True if args.verbose else "progress", name="check")
     all_res += vm_results(r, runs)
-    all_res += no_memcg_results(out, st, args)
+    all_res += no_memcg_results("memcg-disabled", out, st, args,
+                                append="cgroup_disable=memory")
+    log("the kernel with CONFIG_MEMCG=n")
+    all_res += no_memcg_results("memcg-compiled-out", build.kernel("nomemcg"), st,
+                                args, kunit=True)
     log("lints: rustfmt, clippy, rustdoc")
     all_res += lint_results(args.variant)
     report(all_res, start, r.log_path)

@@ -81,6 +81,12 @@ int rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
 }
 #endif
 
+/* A wrapper: without CONFIG_MEMCG, get_mem_cgroup_from_current() is inline. */
+struct mem_cgroup *rust_helper_get_current_mem_cgroup(void)
+{
+	return get_mem_cgroup_from_current();
+}
+
 struct mem_cgroup *rust_helper_get_mem_cgroup_from_page(struct page *page)
 {
 	return get_mem_cgroup_from_folio(page_folio(page));

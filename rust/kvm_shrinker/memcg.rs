@@ -92,7 +92,7 @@ impl MemCgroup {
     /// The memcg of the current task, or `None` if memcg is disabled.
     pub fn current() -> Option<ARef<MemCgroup>> {
         // SAFETY: Always safe to call; returns null or a referenced memcg.
-        unsafe { Self::from_owned_raw(bindings::get_mem_cgroup_from_current()) }
+        unsafe { Self::from_owned_raw(bindings::get_current_mem_cgroup()) }
     }
 
     /// The memcg that `page` is charged to (the root memcg for an uncharged
