@@ -188,6 +188,13 @@ def series_check():
                            results.PASS if ok else results.FAIL, detail)]
 
 
+def kernel_log_result(name, r):
+    """Fails when the console of VM run `r` shows a kernel problem."""
+    problems = r.kernel_problems()
+    return results.Result(name, results.FAIL if problems else results.PASS,
+                          "; ".join(problems[:5]))
+
+
 def vm_results(r, expect_tests):
     """Results that judge the VM run as a whole."""
     res = []
@@ -210,10 +217,7 @@ def vm_results(r, expect_tests):
     if r.timed_out or r.rc is None:
         res.append(results.Result("vm:exit", results.FAIL,
                                   "timed out" if r.timed_out else "no exit status"))
-    problems = r.kernel_problems()
-    res.append(results.Result("vm:kernel-log-clean",
-                              results.FAIL if problems else results.PASS,
-                              "; ".join(problems[:5])))
+    res.append(kernel_log_result("vm:kernel-log-clean", r))
     return res
 
 
@@ -247,10 +251,7 @@ def no_memcg_results(label, out, st, args, append="", kunit=False):
         name = f"{label}:" + t.split()[0]
         if name not in got:
             res.append(results.Result(name, results.FAIL, f"no result; console: {r.log_path}"))
-    problems = r.kernel_problems()
-    res.append(results.Result(f"{label}:kernel-log-clean",
-                              results.FAIL if problems else results.PASS,
-                              "; ".join(problems[:5])))
+    res.append(kernel_log_result(f"{label}:kernel-log-clean", r))
     return res
 
 
