@@ -86,9 +86,9 @@ def base_message():
 def make_git_tree(src):
     """Turn an extracted source dir into a git repo with the base commit."""
     git(src, "init", "-q", "-b", "fork")
+    # The commit identity is set by series.assemble() from series.toml.
     for key, val in (("feature.manyFiles", "true"), ("core.autocrlf", "false"),
-                     ("gc.auto", "0"), ("user.name", "kfork"),
-                     ("user.email", "kfork@localhost")):
+                     ("gc.auto", "0")):
         git(src, "config", key, val)
     # -f: files that match the tree's own .gitignore are part of the base too.
     git(src, "add", "-f", "-A", ".")

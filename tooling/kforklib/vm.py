@@ -180,11 +180,3 @@ def run_command(kernel_out, command, timeout=600, modules="kvm_amd:npt=0,nested=
     elif rc is None:
         log(f"the guest died before reporting an exit status; console log: {log_path}")
     return res
-
-
-def check_host_tools():
-    for tool in ("qemu-system-x86_64", "cpio"):
-        if not shutil.which(tool):
-            raise KforkError(f"{tool} is missing: run `make setup`")
-    if not os.path.exists(BUSYBOX):
-        raise KforkError(f"{BUSYBOX} is missing: run `make setup`")
