@@ -77,6 +77,12 @@ impl LruLinks {
             }),
         })
     }
+
+    /// Returns the raw pointer to the `struct list_head`, for C code that
+    /// uses it as a list head of its own (for example a private list).
+    pub fn as_raw(&self) -> *mut bindings::list_head {
+        self.head.get()
+    }
 }
 
 /// A type whose values can be on a [`ListLru`].
@@ -169,6 +175,14 @@ impl<T: LruItem> ListLru<T> {
 
     fn raw(&self) -> *mut bindings::list_lru {
         self.lru.get()
+    }
+
+    /// Returns the raw pointer to the `struct list_lru`, for C code that
+    /// allocates the lru's objects with `kmem_cache_alloc_lru()`, which
+    /// allocates the per-memcg lists on the way. It is valid as long as
+    /// `self`.
+    pub fn as_raw(&self) -> *mut bindings::list_lru {
+        self.raw()
     }
 
     /// Makes sure the lists of `memcg` (and its ancestors) exist, so that

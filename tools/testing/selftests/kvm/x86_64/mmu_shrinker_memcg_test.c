@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mmu_shrinker_memcg_test: memory cgroup reclaim of KVM's shadow pages.
+ *
+ * Two VMs, each created by a process in its own memory cgroup (A and B),
+ * build several hundred shadow pages: the guest maps one 4 KiB data page
+ * in each of NR_CHUNKS 2 MiB regions, so that each region needs a leaf
+ * shadow page of its own, and writes a pattern there.  Then:
+ *
+ *  1. writing to A's memory.reclaim frees A's shadow pages (shrinker_debugfs
+ *     count for A's inode, A's sec_pagetables, A's mmu_shrinker_freed stat)
+ *     and leaves B's exactly as they were;
+ *  2. both guests read back what they wrote;
+ *  3. drop_caches=2 frees shadow pages of both VMs;
+ *  4. a third VM, in a cgroup whose memory.max leaves less room than its
+ *     shadow pages need, builds them anyway: the shrinker frees its own
+ *     cold pages and the cgroup does not OOM.
+ *
+ * Needs shadow paging (kvm_amd.npt=0 or kvm_intel.ept=0), cgroup v2 with
+ * the memory controller and debugfs.  On a kernel with the C shrinker
+ * (CONFIG_KVM_MMU_SHRINKER_RUST=n) it reports the baseline instead: memcg
+ * reclaim frees nothing, and the memory.max VM is OOM-killed; those cases
+ * are reported as expected failures (XFAIL), not as passes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+
+#define CHUNK_SIZE	(2UL << 20)
+#define GUEST_BASE_GVA	(1UL << 32)
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+#define TEST_CGROUP	CGROUP_ROOT "/kvm_mmu_shrinker_test"
+#define SHRINKER_DIR	"/sys/kernel/debug/shrinker"
+
+static int nr_chunks = 384;
+static bool rust_shrinker;
+static char shrinker_count_path[256];
+
+/* Phase 1 writes a pattern in every chunk, then every phase checks it. */
+static void guest_code(uint64_t base, uint64_t nr, uint64_t seed)
+{
+	uint64_t i;
+
+	for (i = 0; i < nr; i++)
+		*(volatile uint64_t *)(base + i * CHUNK_SIZE) = seed ^ i;
+	GUEST_SYNC(1);
+	for (;;) {
+		for (i = 0; i < nr; i++)
+			GUEST_ASSERT_EQ(*(volatile uint64_t *)(base + i * CHUNK_SIZE),
+					seed ^ i);
+		GUEST_SYNC(2);
+	}
+}
+
+/* A VM owned by a child process, driven over two pipes. */
+struct vm_proc {
+	const char *name;
+	char cgroup[128];
+	unsigned long ino;
+	pid_t pid;
+	int cmd_fd;
+	int reply_fd;
+};
+
+struct vm_report {
+	int ok;
+	uint64_t shrinker_freed;
+	uint64_t shadow_zapped;
+	uint64_t cache_miss;
+};
+
+static void write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	TEST_ASSERT(write(fd, val, strlen(val)) == (ssize_t)strlen(val),
+		    "write '%s' to %s: %s", val, path, strerror(errno));
+	close(fd);
+}
+
+/* Writes that may legitimately fail (memory.reclaim returns EAGAIN). */
+static int try_write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static uint64_t memcg_stat(const char *cgroup, const char *key)
+{
+	char path[256], name[64];
+	unsigned long long val;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", cgroup);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "open %s", path);
+	while (fscanf(f, "%63s %llu", name, &val) == 2) {
+		if (!strcmp(name, key)) {
+			fclose(f);
+			return val;
+		}
+	}
+	fclose(f);
+	TEST_FAIL("%s has no %s", path, key);
+	return 0;
+}
+
+static uint64_t memcg_u64(const char *cgroup, const char *file)
+{
+	unsigned long long val = 0;
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", cgroup, file);
+	f = fopen(path, "r");
+	TEST_ASSERT(f && fscanf(f, "%llu", &val) == 1, "read %s", path);
+	fclose(f);
+	return val;
+}
+
+static uint64_t memcg_event(const char *cgroup, const char *key)
+{
+	char path[256], name[64];
+	unsigned long long val;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.events", cgroup);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "open %s", path);
+	while (fscanf(f, "%63s %llu", name, &val) == 2) {
+		if (!strcmp(name, key)) {
+			fclose(f);
+			return val;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The shrinker's objects for one memcg, summed over nodes (-1: no file). */
+static long shrinker_count(unsigned long ino)
+{
+	char line[512], *p, *end;
+	long total = 0;
+	FILE *f;
+
+	if (!shrinker_count_path[0])
+		return -1;
+	f = fopen(shrinker_count_path, "r");
+	TEST_ASSERT(f, "open %s", shrinker_count_path);
+	while (fgets(line, sizeof(line), f)) {
+		if (strtoul(line, &p, 10) != ino)
+			continue;
+		for (;;) {
+			long n = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			total += n;
+			p = end;
+		}
+	}
+	fclose(f);
+	return total;
+}
+
+static void find_shrinker(void)
+{
+	struct dirent *d;
+	DIR *dir = opendir(SHRINKER_DIR);
+
+	TEST_ASSERT(dir, "%s: %s (needs CONFIG_SHRINKER_DEBUG and debugfs)",
+		    SHRINKER_DIR, strerror(errno));
+	while ((d = readdir(dir))) {
+		if (!strncmp(d->d_name, "kvm-mmu-", 8)) {
+			rust_shrinker = true;
+			snprintf(shrinker_count_path, sizeof(shrinker_count_path),
+				 SHRINKER_DIR "/%s/count", d->d_name);
+		}
+	}
+	closedir(dir);
+}
+
+static bool shadow_paging(void)
+{
+	const char *params[] = {
+		"/sys/module/kvm_amd/parameters/npt",
+		"/sys/module/kvm_intel/parameters/ept",
+	};
+	char c = 0;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		FILE *f = fopen(params[i], "r");
+
+		if (!f)
+			continue;
+		if (fscanf(f, "%c", &c) != 1)
+			c = 0;
+		fclose(f);
+		return c == 'N' || c == '0';
+	}
+	return false;
+}
+
+static void make_cgroup(struct vm_proc *p)
+{
+	struct stat st;
+
+	snprintf(p->cgroup, sizeof(p->cgroup), TEST_CGROUP "/%s", p->name);
+	rmdir(p->cgroup);
+	TEST_ASSERT(!mkdir(p->cgroup, 0755), "mkdir %s: %s", p->cgroup,
+		    strerror(errno));
+	TEST_ASSERT(!stat(p->cgroup, &st), "stat %s", p->cgroup);
+	p->ino = st.st_ino;
+}
+
+/* Child: runs the guest to the next GUEST_SYNC; returns false on failure. */
+static bool run_to_sync(struct kvm_vcpu *vcpu, uint64_t stage)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	if (vcpu->run->exit_reason != KVM_EXIT_IO)
+		return false;
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_SYNC:
+		return uc.args[1] == stage;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		return false;
+	default:
+		return false;
+	}
+}
+
+static void child_reply(int fd, struct kvm_vm *vm, bool ok)
+{
+	struct vm_report r = {
+		.ok = ok,
+		.shrinker_freed = vm_get_stat(vm, "mmu_shrinker_freed"),
+		.shadow_zapped = vm_get_stat(vm, "mmu_shadow_zapped"),
+		.cache_miss = vm_get_stat(vm, "mmu_cache_miss"),
+	};
+
+	TEST_ASSERT(write(fd, &r, sizeof(r)) == sizeof(r), "reply");
+}
+
+/*
+ * Commands: 'P' prepare (create the VM and populate guest memory), 'W'
+ * write (phase 1), 'V' verify (phase 2), 'S' stats, 'Q' quit.
+ */
+static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
+{
+	struct kvm_vcpu *vcpu = NULL;
+	struct kvm_vm *vm = NULL;
+	char path[192], cmd;
+	vm_paddr_t data_gpa;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", p->cgroup);
+	write_file(path, "0");
+
+	while (read(cmd_fd, &cmd, 1) == 1) {
+		switch (cmd) {
+		case 'P':
+			/*
+			 * Size memslot 0 for the page tables of nr_chunks 2 MiB
+			 * regions of 4 KiB pages: one page table per chunk.
+			 */
+			vm = __vm_create_with_one_vcpu(&vcpu,
+						       (uint64_t)nr_chunks * 512,
+						       guest_code);
+			/*
+			 * KVM caps a VM's shadow pages at 2% of its memory and
+			 * recycles the oldest beyond that; lift the cap so that
+			 * only reclaim frees pages.
+			 */
+			vm_ioctl(vm, KVM_SET_NR_MMU_PAGES,
+				 (void *)(unsigned long)(2 * nr_chunks + 64));
+			vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS,
+						    1UL << 30, 1,
+						    nr_chunks + 16, 0);
+			data_gpa = 1UL << 30;
+			for (i = 0; i < nr_chunks; i++)
+				virt_pg_map(vm, GUEST_BASE_GVA + i * CHUNK_SIZE,
+					    data_gpa + i * getpagesize());
+			memset(addr_gpa2hva(vm, data_gpa), 0,
+			       (size_t)nr_chunks * getpagesize());
+			vcpu_args_set(vcpu, 3, GUEST_BASE_GVA,
+				      (uint64_t)nr_chunks,
+				      (uint64_t)random() << 32 | p->ino);
+			child_reply(reply_fd, vm, true);
+			break;
+		case 'W':
+			child_reply(reply_fd, vm, run_to_sync(vcpu, 1));
+			break;
+		case 'V':
+			child_reply(reply_fd, vm, run_to_sync(vcpu, 2));
+			break;
+		case 'S':
+			child_reply(reply_fd, vm, true);
+			break;
+		case 'Q':
+			kvm_vm_free(vm);
+			exit(0);
+		}
+	}
+	exit(1);
+}
+
+static void start_vm(struct vm_proc *p)
+{
+	int cmd[2], reply[2];
+
+	make_cgroup(p);
+	TEST_ASSERT(!pipe(cmd) && !pipe(reply), "pipe");
+	p->pid = fork();
+	TEST_ASSERT(p->pid >= 0, "fork");
+	if (!p->pid) {
+		close(cmd[1]);
+		close(reply[0]);
+		child_main(p, cmd[0], reply[1]);
+	}
+	close(cmd[0]);
+	close(reply[1]);
+	p->cmd_fd = cmd[1];
+	p->reply_fd = reply[0];
+}
+
+/* Returns false if the child died (for example OOM-killed). */
+static bool vm_cmd(struct vm_proc *p, char cmd, struct vm_report *r)
+{
+	struct vm_report dummy;
+
+	if (write(p->cmd_fd, &cmd, 1) != 1)
+		return false;
+	return read(p->reply_fd, r ? r : &dummy, sizeof(*r)) == sizeof(*r);
+}
+
+static int stop_vm(struct vm_proc *p)
+{
+	char cmd = 'Q';
+	int status;
+
+	if (write(p->cmd_fd, &cmd, 1) != 1)
+		kill(p->pid, SIGKILL);
+	close(p->cmd_fd);
+	close(p->reply_fd);
+	TEST_ASSERT(waitpid(p->pid, &status, 0) == p->pid, "waitpid");
+	rmdir(p->cgroup);
+	return status;
+}
+
+struct snapshot {
+	long count;
+	uint64_t sec_pagetables;
+	struct vm_report stats;
+};
+
+/*
+ * memory.stat is flushed from per-CPU counters every 2 seconds, or sooner
+ * after enough updates; wait for the periodic flush before reading it.
+ */
+static void wait_stats_flush(void)
+{
+	usleep(2500 * 1000);
+}
+
+static void snap(struct vm_proc *p, struct snapshot *s)
+{
+	s->count = shrinker_count(p->ino);
+	s->sec_pagetables = memcg_stat(p->cgroup, "sec_pagetables");
+	TEST_ASSERT(vm_cmd(p, 'S', &s->stats), "%s: VM process died", p->name);
+}
+
+static void print_snap(const char *when, struct vm_proc *p, struct snapshot *s)
+{
+	ksft_print_msg("%-22s %s: shrinker count %ld, sec_pagetables %lu KiB, mmu_shrinker_freed %lu, mmu_shadow_zapped %lu\n",
+		       when, p->name, s->count, s->sec_pagetables >> 10,
+		       s->stats.shrinker_freed, s->stats.shadow_zapped);
+}
+
+static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
+{
+	struct snapshot a0, b0, a1, b1;
+	char path[192], amount[32];
+	bool targeted, spared;
+	int ret;
+
+	wait_stats_flush();
+	snap(a, &a0);
+	snap(b, &b0);
+	print_snap("before A memory.reclaim", a, &a0);
+	print_snap("before A memory.reclaim", b, &b0);
+
+	snprintf(path, sizeof(path), "%s/memory.reclaim", a->cgroup);
+	snprintf(amount, sizeof(amount), "%lu", a0.sec_pagetables);
+	ret = try_write_file(path, amount);
+	ksft_print_msg("memory.reclaim of %s bytes in A returned %d\n", amount, ret);
+
+	wait_stats_flush();
+	snap(a, &a1);
+	snap(b, &b1);
+	print_snap("after A memory.reclaim", a, &a1);
+	print_snap("after A memory.reclaim", b, &b1);
+
+	spared = b1.count == b0.count &&
+		 b1.sec_pagetables == b0.sec_pagetables &&
+		 b1.stats.shrinker_freed == b0.stats.shrinker_freed &&
+		 b1.stats.shadow_zapped == b0.stats.shadow_zapped;
+	ksft_test_result(spared, "memcg reclaim in A leaves B's shadow pages exactly as they were\n");
+
+	if (!rust_shrinker) {
+		targeted = a1.sec_pagetables == a0.sec_pagetables &&
+			   a1.stats.shadow_zapped == a0.stats.shadow_zapped;
+		if (targeted)
+			ksft_test_result_xfail("baseline: memcg reclaim in A freed no shadow pages (the C shrinker is not memcg-aware)\n");
+		else
+			ksft_test_result_fail("baseline: memcg reclaim in A freed shadow pages, which the C shrinker cannot do\n");
+		return;
+	}
+	/* Nearly all of A's pages are cold leaves: expect at least half gone. */
+	targeted = a0.count >= nr_chunks && a1.count <= a0.count / 2 &&
+		   a1.sec_pagetables < a0.sec_pagetables &&
+		   a1.stats.shrinker_freed >= (uint64_t)(a0.count - a1.count);
+	/*
+	 * Each shadow page has one page table page, and that is all that
+	 * sec_pagetables counts for these cgroups: the two must agree.
+	 */
+	targeted &= a0.sec_pagetables == a0.count * 4096UL &&
+		    a1.sec_pagetables == a1.count * 4096UL &&
+		    b1.sec_pagetables == b1.count * 4096UL;
+	ksft_test_result(targeted, "memcg reclaim in A frees A's shadow pages (%ld -> %ld)\n",
+			 a0.count, a1.count);
+}
+
+static void test_read_back(struct vm_proc *a, struct vm_proc *b, const char *when)
+{
+	struct vm_report ra, rb;
+	bool ok;
+
+	ok = vm_cmd(a, 'V', &ra) && ra.ok && vm_cmd(b, 'V', &rb) && rb.ok;
+	ksft_test_result(ok, "both guests read back their data %s\n", when);
+}
+
+static void test_drop_caches(struct vm_proc *a, struct vm_proc *b)
+{
+	struct snapshot a0, b0, a1, b1;
+	bool ok;
+
+	wait_stats_flush();
+	snap(a, &a0);
+	snap(b, &b0);
+	print_snap("before drop_caches", a, &a0);
+	print_snap("before drop_caches", b, &b0);
+	write_file("/proc/sys/vm/drop_caches", "2");
+	wait_stats_flush();
+	snap(a, &a1);
+	snap(b, &b1);
+	print_snap("after drop_caches", a, &a1);
+	print_snap("after drop_caches", b, &b1);
+
+	if (!rust_shrinker) {
+		ksft_print_msg("baseline: drop_caches zapped %lu pages of A and %lu of B\n",
+			       a1.stats.shadow_zapped - a0.stats.shadow_zapped,
+			       b1.stats.shadow_zapped - b0.stats.shadow_zapped);
+		ksft_test_result_skip("drop_caches reclaims from both VMs (not checked on the baseline)\n");
+		return;
+	}
+	ok = a1.count < a0.count && b1.count < b0.count &&
+	     a1.stats.shrinker_freed > a0.stats.shrinker_freed &&
+	     b1.stats.shrinker_freed > b0.stats.shrinker_freed;
+	ksft_test_result(ok, "drop_caches=2 frees shadow pages of both VMs\n");
+}
+
+static void test_memory_max(void)
+{
+	struct vm_proc c = { .name = "C" };
+	struct vm_report r;
+	char path[192], val[32];
+	uint64_t limit, oom;
+	bool ran;
+	int status;
+
+	start_vm(&c);
+	TEST_ASSERT(vm_cmd(&c, 'P', &r), "C: prepare");
+	/* Room for 64 shadow pages at most; the guest needs ~nr_chunks. */
+	limit = memcg_u64(c.cgroup, "memory.current") + 64 * 2 * 4096;
+	snprintf(path, sizeof(path), "%s/memory.max", c.cgroup);
+	snprintf(val, sizeof(val), "%lu", limit);
+	write_file(path, val);
+
+	ran = vm_cmd(&c, 'W', &r) && r.ok && vm_cmd(&c, 'V', &r) && r.ok;
+	oom = memcg_event(c.cgroup, "oom_kill");
+	ksft_print_msg("memory.max VM: %s, oom_kill %lu, mmu_shrinker_freed %lu, max %lu, events max %lu\n",
+		       ran ? "ran to the end" : "died", oom,
+		       ran ? r.shrinker_freed : 0, limit,
+		       memcg_event(c.cgroup, "max"));
+	status = stop_vm(&c);
+
+	if (!rust_shrinker) {
+		if (!ran && oom)
+			ksft_test_result_xfail("baseline: the VM under memory.max was OOM-killed (status %#x)\n",
+					       status);
+		else
+			ksft_test_result_fail("baseline: expected an OOM kill under memory.max (ran %d, oom_kill %lu)\n",
+					      ran, oom);
+		return;
+	}
+	ksft_test_result(ran && !oom && r.shrinker_freed > 0,
+			 "a VM under memory.max builds its shadow pages without OOM\n");
+}
+
+int main(int argc, char *argv[])
+{
+	struct vm_proc a = { .name = "A" }, b = { .name = "B" };
+	int opt;
+
+	/* A write to the pipe of a VM process that was OOM-killed. */
+	signal(SIGPIPE, SIG_IGN);
+
+	while ((opt = getopt(argc, argv, "n:")) != -1) {
+		if (opt == 'n')
+			nr_chunks = atoi_positive("Number of chunks", optarg);
+	}
+
+	TEST_REQUIRE(shadow_paging());
+	TEST_REQUIRE(!access(CGROUP_ROOT "/cgroup.subtree_control", W_OK));
+	find_shrinker();
+
+	ksft_print_header();
+	ksft_set_plan(6);
+	ksft_print_msg("%s shrinker, %d chunks per VM\n",
+		       rust_shrinker ? "Rust memcg-aware (kvm-mmu)" :
+				       "baseline C (x86-mmu)", nr_chunks);
+
+	write_file(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
+	rmdir(TEST_CGROUP);
+	TEST_ASSERT(!mkdir(TEST_CGROUP, 0755) || errno == EEXIST, "mkdir %s",
+		    TEST_CGROUP);
+	write_file(TEST_CGROUP "/cgroup.subtree_control", "+memory");
+
+	start_vm(&a);
+	start_vm(&b);
+	TEST_ASSERT(vm_cmd(&a, 'P', NULL) && vm_cmd(&b, 'P', NULL), "prepare");
+	TEST_ASSERT(vm_cmd(&a, 'W', NULL) && vm_cmd(&b, 'W', NULL),
+		    "the guests could not write their data");
+
+	test_memcg_reclaim(&a, &b);
+	test_read_back(&a, &b, "after memcg reclaim");
+	test_drop_caches(&a, &b);
+	test_read_back(&a, &b, "after drop_caches");
+
+	stop_vm(&a);
+	stop_vm(&b);
+	test_memory_max();
+	rmdir(TEST_CGROUP);
+
+	ksft_finished();
+}
