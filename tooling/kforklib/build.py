@@ -15,6 +15,7 @@ VARIANTS = {
     # Memory cgroups compiled out: rust/kvm_shrinker must build and its
     # shrinkers must work as plain global ones.
     "nomemcg": ["configs/qemu.config", "configs/nomemcg.config"],
+    "baseline": ["configs/qemu.config", "configs/baseline.config"],
 }
 
 LLVM_BIN = "/usr/lib/llvm-16/bin"

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -44,7 +45,12 @@
 
 static int nr_chunks = 384;
 static bool rust_shrinker;
-static char shrinker_count_path[256];
+static char shrinker_count_path[512];
+static char shrinker_scan_path[512];
+
+/* Checks visit every stride-th chunk: 1, or HOT_STRIDE for the hot set. */
+#define HOT_STRIDE	4
+static uint64_t guest_stride = 1;
 
 /* Phase 1 writes a pattern in every chunk, then every phase checks it. */
 static void guest_code(uint64_t base, uint64_t nr, uint64_t seed)
@@ -55,7 +61,7 @@ static void guest_code(uint64_t base, uint64_t nr, uint64_t seed)
 		*(volatile uint64_t *)(base + i * CHUNK_SIZE) = seed ^ i;
 	GUEST_SYNC(1);
 	for (;;) {
-		for (i = 0; i < nr; i++)
+		for (i = 0; i < nr; i += READ_ONCE(guest_stride))
 			GUEST_ASSERT_EQ(*(volatile uint64_t *)(base + i * CHUNK_SIZE),
 					seed ^ i);
 		GUEST_SYNC(2);
@@ -74,6 +80,7 @@ struct vm_proc {
 
 struct vm_report {
 	int ok;
+	uint64_t run_ns;
 	uint64_t shrinker_freed;
 	uint64_t shadow_zapped;
 	uint64_t cache_miss;
@@ -192,6 +199,11 @@ static void find_shrinker(void)
 			rust_shrinker = true;
 			snprintf(shrinker_count_path, sizeof(shrinker_count_path),
 				 SHRINKER_DIR "/%s/count", d->d_name);
+			snprintf(shrinker_scan_path, sizeof(shrinker_scan_path),
+				 SHRINKER_DIR "/%s/scan", d->d_name);
+		} else if (!strncmp(d->d_name, "x86-mmu-", 8)) {
+			snprintf(shrinker_scan_path, sizeof(shrinker_scan_path),
+				 SHRINKER_DIR "/%s/scan", d->d_name);
 		}
 	}
 	closedir(dir);
@@ -250,10 +262,19 @@ static bool run_to_sync(struct kvm_vcpu *vcpu, uint64_t stage)
 	}
 }
 
-static void child_reply(int fd, struct kvm_vm *vm, bool ok)
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void child_reply(int fd, struct kvm_vm *vm, bool ok, uint64_t run_ns)
 {
 	struct vm_report r = {
 		.ok = ok,
+		.run_ns = run_ns,
 		.shrinker_freed = vm_get_stat(vm, "mmu_shrinker_freed"),
 		.shadow_zapped = vm_get_stat(vm, "mmu_shadow_zapped"),
 		.cache_miss = vm_get_stat(vm, "mmu_cache_miss"),
@@ -264,7 +285,8 @@ static void child_reply(int fd, struct kvm_vm *vm, bool ok)
 
 /*
  * Commands: 'P' prepare (create the VM and populate guest memory), 'W'
- * write (phase 1), 'V' verify (phase 2), 'S' stats, 'Q' quit.
+ * write (phase 1), 'V' verify (phase 2), 'H' verify the hot set only
+ * (every HOT_STRIDE-th chunk), 'S' stats, 'Q' quit.
  */
 static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 {
@@ -272,6 +294,8 @@ static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 	struct kvm_vm *vm = NULL;
 	char path[192], cmd;
 	vm_paddr_t data_gpa;
+	uint64_t t;
+	bool ok;
 	int i;
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", p->cgroup);
@@ -306,16 +330,21 @@ static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 			vcpu_args_set(vcpu, 3, GUEST_BASE_GVA,
 				      (uint64_t)nr_chunks,
 				      (uint64_t)random() << 32 | p->ino);
-			child_reply(reply_fd, vm, true);
+			child_reply(reply_fd, vm, true, 0);
 			break;
 		case 'W':
-			child_reply(reply_fd, vm, run_to_sync(vcpu, 1));
+			child_reply(reply_fd, vm, run_to_sync(vcpu, 1), 0);
 			break;
 		case 'V':
-			child_reply(reply_fd, vm, run_to_sync(vcpu, 2));
+		case 'H':
+			guest_stride = cmd == 'H' ? HOT_STRIDE : 1;
+			sync_global_to_guest(vm, guest_stride);
+			t = now_ns();
+			ok = run_to_sync(vcpu, 2);
+			child_reply(reply_fd, vm, ok, now_ns() - t);
 			break;
 		case 'S':
-			child_reply(reply_fd, vm, true);
+			child_reply(reply_fd, vm, true, 0);
 			break;
 		case 'Q':
 			kvm_vm_free(vm);
@@ -528,17 +557,98 @@ static void test_memory_max(void)
 			 "a VM under memory.max builds its shadow pages without OOM\n");
 }
 
+/*
+ * Benchmark (-b): the cost of reclaim to a guest.  One VM writes all chunks,
+ * then its working set is every HOT_STRIDE-th chunk.  Rounds of "the guest
+ * checks its working set, then the shrinker is asked to scan STEP pages
+ * through shrinker_debugfs" repeat until at least nr_chunks / 2 pages were
+ * freed.  Reported: pages freed, shrinker time per freed page, and what the
+ * working set passes cost on top of a pass without reclaim, in time and in
+ * shadow pages the guest had to rebuild.  The same command runs on the
+ * baseline kernel (the C shrinker, oldest pages first) and on ours.
+ */
+#define BENCH_STEP	32
+
+static void bench_scan(unsigned long ino, int nr_nodes, uint64_t *scan_ns)
+{
+	char val[64];
+	uint64_t t;
+	int nid;
+
+	for (nid = 0; nid < (rust_shrinker ? nr_nodes : 1); nid++) {
+		snprintf(val, sizeof(val), "%lu %d %d", rust_shrinker ? ino : 0,
+			 nid, BENCH_STEP);
+		t = now_ns();
+		write_file(shrinker_scan_path, val);
+		*scan_ns += now_ns() - t;
+	}
+}
+
+static int online_nodes(void)
+{
+	char path[64];
+	int n = 0;
+
+	for (;;) {
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", n);
+		if (access(path, F_OK))
+			return n ? n : 1;
+		n++;
+	}
+}
+
+static void bench(void)
+{
+	struct vm_proc v = { .name = "bench" };
+	uint64_t nominal, scan_ns = 0, extra_ns = 0, freed, zapped0;
+	uint64_t rebuilt, miss0;
+	struct vm_report r;
+	int rounds = 0, nr_nodes = online_nodes();
+
+	TEST_ASSERT(shrinker_scan_path[0], "no kvm-mmu or x86-mmu shrinker in %s",
+		    SHRINKER_DIR);
+	start_vm(&v);
+	TEST_ASSERT(vm_cmd(&v, 'P', &r) && vm_cmd(&v, 'W', &r) && r.ok, "bench: write");
+	/* Two passes without reclaim; the second is the nominal cost. */
+	TEST_ASSERT(vm_cmd(&v, 'H', &r) && r.ok && vm_cmd(&v, 'H', &r) && r.ok,
+		    "bench: hot pass");
+	nominal = r.run_ns;
+	zapped0 = r.shadow_zapped;
+	miss0 = r.cache_miss;
+	do {
+		bench_scan(v.ino, nr_nodes, &scan_ns);
+		TEST_ASSERT(vm_cmd(&v, 'H', &r) && r.ok, "bench: hot pass");
+		extra_ns += r.run_ns > nominal ? r.run_ns - nominal : 0;
+		freed = r.shadow_zapped - zapped0;
+		rounds++;
+	} while (freed < (uint64_t)nr_chunks / 2 && rounds < 100);
+	rebuilt = r.cache_miss - miss0;
+	TEST_ASSERT(vm_cmd(&v, 'V', &r) && r.ok, "bench: the guest lost data");
+	stop_vm(&v);
+
+	ksft_print_msg("bench: shrinker=%s chunks=%d hot=%d freed=%lu rounds=%d scan_ns_per_freed_page=%lu hot_pass_nominal_us=%lu hot_extra_us=%lu hot_rebuilt_pages=%lu\n",
+		       rust_shrinker ? "rust" : "c", nr_chunks,
+		       nr_chunks / HOT_STRIDE, freed, rounds,
+		       freed ? scan_ns / freed : 0, nominal / 1000,
+		       extra_ns / 1000, rebuilt);
+	ksft_test_result(freed >= (uint64_t)nr_chunks / 2,
+			 "bench: reclaimed %lu pages in %d rounds\n", freed, rounds);
+}
+
 int main(int argc, char *argv[])
 {
 	struct vm_proc a = { .name = "A" }, b = { .name = "B" };
+	bool bench_only = false;
 	int opt;
 
 	/* A write to the pipe of a VM process that was OOM-killed. */
 	signal(SIGPIPE, SIG_IGN);
 
-	while ((opt = getopt(argc, argv, "n:")) != -1) {
+	while ((opt = getopt(argc, argv, "bn:")) != -1) {
 		if (opt == 'n')
 			nr_chunks = atoi_positive("Number of chunks", optarg);
+		else if (opt == 'b')
+			bench_only = true;
 	}
 
 	TEST_REQUIRE(shadow_paging());
@@ -546,7 +656,7 @@ int main(int argc, char *argv[])
 	find_shrinker();
 
 	ksft_print_header();
-	ksft_set_plan(6);
+	ksft_set_plan(bench_only ? 1 : 6);
 	ksft_print_msg("%s shrinker, %d chunks per VM\n",
 		       rust_shrinker ? "Rust memcg-aware (kvm-mmu)" :
 				       "baseline C (x86-mmu)", nr_chunks);
@@ -556,6 +666,12 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(!mkdir(TEST_CGROUP, 0755) || errno == EEXIST, "mkdir %s",
 		    TEST_CGROUP);
 	write_file(TEST_CGROUP "/cgroup.subtree_control", "+memory");
+
+	if (bench_only) {
+		bench();
+		rmdir(TEST_CGROUP);
+		ksft_finished();
+	}
 
 	start_vm(&a);
 	start_vm(&b);
