@@ -4,6 +4,7 @@
 #
 #   make demo     build the fork, boot it, show it working
 #   make check    build what is stale and run every test
+#   make bench    the C MMU shrinker against ours, side by side
 #
 # Other targets: setup fetch assemble kernel selftests vm export pull
 #                host-test help.  VARIANT=debug selects the lockdep/KASAN
@@ -13,7 +14,7 @@ KFORK := python3 tooling/kfork.py
 VARIANT ?= qemu
 V_ARGS := --variant $(VARIANT) $(if $(FORCE),--force)
 
-.PHONY: help setup fetch assemble kernel selftests vm export pull check demo host-test kmake
+.PHONY: help setup fetch assemble kernel selftests vm export pull check demo bench host-test kmake
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -48,6 +49,10 @@ check: setup
 
 demo: setup
 	@$(KFORK) demo $(V_ARGS)
+
+# make bench RUNS=5   (benchmark runs per kernel; default 3)
+bench: setup
+	@$(KFORK) bench $(if $(FORCE),--force) $(if $(RUNS),--runs $(RUNS))
 
 # make kmake ARGS='rustdoc'   (kbuild in the build dir, fork toolchain)
 kmake: setup

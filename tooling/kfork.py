@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from kforklib import base, build, results, series, vm  # noqa: E402
+from kforklib import base, bench, build, results, series, vm  # noqa: E402
 from kforklib.common import REPO, KforkError, git, log, path, tree_dir  # noqa: E402
 
 SELFTEST_LIST = os.path.join(REPO, "tooling", "kvm-selftests.list")
@@ -189,9 +189,11 @@ def series_check():
                            results.PASS if ok else results.FAIL, detail)]
 
 
-def kernel_log_result(name, r):
-    """Fails when the console of VM run `r` shows a kernel problem."""
-    problems = r.kernel_problems()
+def kernel_log_result(name, r, expect_oom=False):
+    """Fails when the console of VM run `r` shows a kernel problem. With
+    `expect_oom`, the report of an OOM kill is not one."""
+    lines = results.without_oom_reports(r.lines) if expect_oom else r.lines
+    problems = [ln for ln in lines if vm.KERNEL_PROBLEMS.search(ln)]
     return results.Result(name, results.FAIL if problems else results.PASS,
                           "; ".join(problems[:5]))
 
@@ -227,14 +229,26 @@ def vm_results(r, expect_tests):
 NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg"]
 
 
+# On the baseline kernel (the C shrinker), the KVM shrinker test reports
+# the expected baseline behaviour: memcg reclaim frees nothing and the
+# memory.max VM is OOM-killed (XFAIL), the other VM and the guests' data are
+# untouched (PASS).
+BASELINE_TESTS = ["x86_64/mmu_shrinker_memcg_test"]
+
+
 def no_memcg_results(label, out, st, args, append="", kunit=False):
-    listf = path("vm", "no-memcg.list")
+    return list_results(label, out, st, args, NO_MEMCG_TESTS, append, kunit)
+
+
+def list_results(label, out, st, args, wanted, append="", kunit=False, expect_oom=False):
+    """Boot `out` and run the selftests `wanted` (paths with arguments)."""
+    listf = path("vm", f"{label}.list")
     os.makedirs(os.path.dirname(listf), exist_ok=True)
     with open(listf, "w") as f:
-        f.writelines(f"run {t}\n" for t in NO_MEMCG_TESTS)
+        f.writelines(f"run {t}\n" for t in wanted)
     r = vm.run_command(out, "sh /kfork/check.sh", timeout=300, selftests_dir=st,
-                       files=[(listf, "kfork/no-memcg.list")],
-                       env={"KFORK_LIST": "/kfork/no-memcg.list",
+                       files=[(listf, f"kfork/{label}.list")],
+                       env={"KFORK_LIST": f"/kfork/{label}.list",
                             "KFORK_RESULT_PREFIX": label},
                        append_extra=append,
                        echo=True if args.verbose else "progress", name=f"check-{label}")
@@ -248,11 +262,11 @@ def no_memcg_results(label, out, st, args, append="", kunit=False):
             res.append(results.Result(f"{label}:kunit:rust_kvm_shrinker", results.FAIL,
                                       f"suite did not run; console: {r.log_path}"))
     got = {t.name for t in tests}
-    for t in NO_MEMCG_TESTS:
+    for t in wanted:
         name = f"{label}:" + t.split()[0]
         if name not in got:
             res.append(results.Result(name, results.FAIL, f"no result; console: {r.log_path}"))
-    res.append(kernel_log_result(f"{label}:kernel-log-clean", r))
+    res.append(kernel_log_result(f"{label}:kernel-log-clean", r, expect_oom))
     return res
 
 
@@ -277,6 +291,9 @@ def cmd_check(args):
     log("the kernel with CONFIG_MEMCG=n")
     all_res += no_memcg_results("memcg-compiled-out", build.kernel("nomemcg"), st,
                                 args, kunit=True)
+    log("the baseline kernel (CONFIG_KVM_MMU_SHRINKER_RUST=n, the C shrinker)")
+    all_res += list_results("baseline", build.kernel("baseline"), st, args,
+                            BASELINE_TESTS, expect_oom=True)
     log("lints: rustfmt, clippy, rustdoc")
     all_res += lint_results(args.variant)
     report(all_res, start, r.log_path)
@@ -298,6 +315,35 @@ def report(all_res, start, console_log=None):
         print(f"console log: {console_log}")
     print(f"elapsed: {time.monotonic() - start:.0f}s")
     print(results.summary(all_res))
+
+
+def cmd_bench(args):
+    """The baseline (C) kernel against ours, same guest command on both."""
+    cmd_assemble(args)
+    parsed = {}
+    for key, label in bench.KERNELS:
+        out = build.kernel(key)
+        st = build.selftests(key)
+        log(f"comparison run on the {label} kernel "
+            f"(the memcg test once, then -b {args.runs} times)")
+        r = vm.run_command(out, bench.guest_command(args.runs), timeout=args.timeout,
+                           selftests_dir=st, echo="progress", name=f"bench-{key}")
+        if r.rc != 0:
+            raise KforkError(f"the comparison run on the {label} kernel failed "
+                             f"(exit {r.rc}); console log: {r.log_path}")
+        parsed[key] = bench.parse(r.lines)
+        parsed[key]["log"] = r.log_path
+    table = bench.render(bench.rows(parsed))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    outf = path("logs", f"bench-{stamp}.txt")
+    with open(outf, "w") as f:
+        f.write(table + "\n")
+        for key, label in bench.KERNELS:
+            f.write(f"console log, {label}: {parsed[key]['log']}\n")
+    print()
+    print(table)
+    print(f"\ntable: {outf}")
+    return 0
 
 
 def cmd_demo(args):
@@ -339,7 +385,8 @@ def main():
             ("kmake", cmd_kmake, "run kbuild with the fork's toolchain: kmake TARGET.. [VAR=..]"),
             ("vm", cmd_vm, "boot the kernel and run a command inside"),
             ("check", cmd_check, "run every test, print 'N passed, N failed, N skipped'"),
-            ("demo", cmd_demo, "build, boot and show the fork working")):
+            ("demo", cmd_demo, "build, boot and show the fork working"),
+            ("bench", cmd_bench, "compare the baseline (C) MMU shrinker with ours")):
         s = sub.add_parser(name, help=hlp)
         s.set_defaults(fn=fn)
         s.add_argument("--force", action="store_true",
@@ -354,8 +401,10 @@ def main():
     sp["vm"].add_argument("--append", default="", help="extra kernel command line")
     sp["vm"].add_argument("--single-thread", action="store_true",
                           help="single-threaded TCG")
-    for name in ("vm", "check", "demo"):
+    for name in ("vm", "check", "demo", "bench"):
         sp[name].add_argument("--timeout", type=int, default=1800 if name == "check" else 600)
+    sp["bench"].add_argument("--runs", type=int, default=3,
+                             help="benchmark (-b) runs per kernel")
     sp["check"].add_argument("--verbose", action="store_true", help="echo the console")
     args = p.parse_args()
     try:

@@ -114,3 +114,16 @@ def summary(results):
     for r in results:
         n[r.status] += 1
     return f"{n[PASS]} passed, {n[FAIL]} failed, {n[SKIP]} skipped"
+
+
+def without_oom_reports(lines):
+    """`lines` without the reports of OOM kills (which include a stack dump)."""
+    out, inside = [], False
+    for ln in lines:
+        if "invoked oom-killer" in ln:
+            inside = True
+        if not inside:
+            out.append(ln)
+        if inside and ("Killed process" in ln or "oom_reaper" in ln):
+            inside = False
+    return out

@@ -70,3 +70,18 @@ class TestKtap(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OomReportTest(unittest.TestCase):
+    def test_drops_only_the_oom_report(self):
+        lines = [
+            "before",
+            "mmu_shrinker_me invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL)",
+            "Call Trace:",
+            " dump_stack_lvl+0x5d/0x80",
+            "Memory cgroup out of memory: Killed process 309 (mmu_shrinker_me)",
+            "after",
+            "Call Trace:",
+        ]
+        self.assertEqual(results.without_oom_reports(lines),
+                         ["before", "after", "Call Trace:"])

@@ -1,0 +1,127 @@
+"""The KVM MMU shrinker comparison: baseline (C) kernel against ours (Rust).
+
+Both kernels run the same guest command: mmu_shrinker_memcg_test once (two
+VMs in two cgroups, memory.reclaim in A, drop_caches, a VM under memory.max)
+and its benchmark mode (-b) several times.  This module parses what the test
+prints and renders the side-by-side table; it measures nothing itself.
+"""
+
+import re
+import statistics
+
+TEST = "/kselftests/x86_64/mmu_shrinker_memcg_test"
+KERNELS = (("baseline", "baseline (C x86-mmu)"), ("qemu", "ours (Rust kvm-mmu)"))
+
+_SNAP = re.compile(r"^# (before|after) (A memory\.reclaim|drop_caches)\s+(\w+): "
+                   r"shrinker count (-?\d+), sec_pagetables (\d+) KiB, "
+                   r"mmu_shrinker_freed (\d+), mmu_shadow_zapped (\d+)")
+_MAX = re.compile(r"^# memory\.max VM: (ran to the end|died), oom_kill (\d+), "
+                  r"mmu_shrinker_freed (\d+)")
+_BENCH = re.compile(r"^# bench: (.*)$")
+
+
+def guest_command(runs):
+    bench = "; ".join([f"{TEST} -b"] * runs)
+    return f"{TEST}; {bench}"
+
+
+def parse(lines):
+    """The numbers one kernel's run printed: {'snap': {(when, phase, vm):
+    {...}}, 'memory_max': {...}, 'bench': [{...}, ...]}."""
+    out = {"snap": {}, "memory_max": None, "bench": []}
+    for ln in lines:
+        ln = ln.rstrip("\n")
+        m = _SNAP.match(ln)
+        if m:
+            when, phase, name = m.group(1), m.group(2).split()[-1], m.group(3)
+            out["snap"][(when, phase, name)] = {
+                "count": int(m.group(4)), "sec_kib": int(m.group(5)),
+                "shrinker_freed": int(m.group(6)), "zapped": int(m.group(7))}
+            continue
+        m = _MAX.match(ln)
+        if m:
+            out["memory_max"] = {"ran": m.group(1) == "ran to the end",
+                                 "oom_kill": int(m.group(2)),
+                                 "shrinker_freed": int(m.group(3))}
+            continue
+        m = _BENCH.match(ln)
+        if m:
+            kv = dict(x.split("=", 1) for x in m.group(1).split())
+            out["bench"].append({k: (v if k == "shrinker" else int(v))
+                                 for k, v in kv.items()})
+    return out
+
+
+def _delta(p, phase, name, key):
+    b = p["snap"].get(("before", phase, name))
+    a = p["snap"].get(("after", phase, name))
+    if not a or not b:
+        return None
+    return a[key] - b[key]
+
+
+def _before_after(p, phase, name, key):
+    b = p["snap"].get(("before", phase, name))
+    a = p["snap"].get(("after", phase, name))
+    if not a or not b or a[key] < 0 or b[key] < 0:
+        return "n/a"
+    return f"{b[key]} -> {a[key]}"
+
+
+def _stat(values):
+    if not values:
+        return "n/a"
+    med = round(statistics.median(values), 1)
+    if len(values) == 1 or min(values) == max(values):
+        return f"{med:g}"
+    return f"{med:g} ({min(values)}-{max(values)})"
+
+
+def rows(parsed):
+    """The table: a list of (label, value per kernel) rows. `parsed` maps
+    each kernel key of KERNELS to parse() output."""
+    def per(fn):
+        return [fn(parsed[k]) for k, _ in KERNELS]
+
+    def mm(p):
+        m = p["memory_max"]
+        if not m:
+            return "n/a"
+        if m["ran"]:
+            return f"ran, oom_kill {m['oom_kill']}, shrinker freed {m['shrinker_freed']}"
+        return f"killed, oom_kill {m['oom_kill']}"
+
+    def bench(key, scale=1):
+        return lambda p: _stat([round(b[key] / scale, 1) if scale != 1 else b[key]
+                                for b in p["bench"] if key in b])
+
+    r = [
+        ("memory.reclaim in A: shadow pages zapped in A",
+         per(lambda p: str(_delta(p, "memory.reclaim", "A", "zapped")))),
+        ("  A sec_pagetables (KiB), before -> after",
+         per(lambda p: _before_after(p, "memory.reclaim", "A", "sec_kib"))),
+        ("  B sec_pagetables (KiB), before -> after",
+         per(lambda p: _before_after(p, "memory.reclaim", "B", "sec_kib"))),
+        ("  A kvm-mmu shrinker_debugfs count, before -> after",
+         per(lambda p: _before_after(p, "memory.reclaim", "A", "count"))),
+        ("drop_caches=2: pages zapped in A / B",
+         per(lambda p: f"{_delta(p, 'drop_caches', 'A', 'zapped')} / "
+                       f"{_delta(p, 'drop_caches', 'B', 'zapped')}")),
+        ("VM under memory.max (room for 64 of ~390 pages)", per(mm)),
+        ("bench: pages freed (goal: half of the chunks)", per(bench("freed"))),
+        ("bench: shrinker time per freed page (us)", per(bench("scan_ns_per_freed_page", 1000))),
+        ("bench: working set, extra time over all rounds (us)", per(bench("hot_extra_us"))),
+        ("bench: working set, shadow pages rebuilt", per(bench("hot_rebuilt_pages"))),
+        ("bench: runs", per(lambda p: str(len(p["bench"])))),
+    ]
+    return r
+
+
+def render(table):
+    heads = [h for _, h in KERNELS]
+    w0 = max(len(lbl) for lbl, _ in table)
+    ws = [max(len(h), *(len(v[i]) for _, v in table)) for i, h in enumerate(heads)]
+    out = [f"{'':{w0}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(heads, ws))]
+    for lbl, vals in table:
+        out.append(f"{lbl:{w0}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(vals, ws)))
+    return "\n".join(out)
