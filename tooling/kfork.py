@@ -224,9 +224,11 @@ def vm_results(r, expect_tests):
     return res
 
 
-# The memcg-aware shrinker sample must still work, as a plain global
-# shrinker, when memcg is disabled at boot and when it is compiled out.
-NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg"]
+# The memcg-aware shrinker sample and the KVM MMU shrinker must still work,
+# as plain per-node shrinkers, when memcg is disabled at boot and when it is
+# compiled out.
+NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg",
+                  "x86_64/mmu_shrinker_memcg_test"]
 
 
 # On the baseline kernel (the C shrinker), the KVM shrinker test reports
