@@ -237,6 +237,10 @@ NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg",
 # untouched (PASS).
 BASELINE_TESTS = ["x86_64/mmu_shrinker_memcg_test"]
 
+# Run again under lockdep, KASAN and DEBUG_LIST (VARIANT=debug): our
+# shrinkers' reclaim paths, VM teardown and module paths.
+DEBUG_TESTS = ["x86_64/mmu_shrinker_memcg_test", "cgroup/test_rust_shrinker"]
+
 
 def no_memcg_results(label, out, st, args, append="", kunit=False):
     return list_results(label, out, st, args, NO_MEMCG_TESTS, append, kunit)
@@ -296,6 +300,8 @@ def cmd_check(args):
     log("the baseline kernel (CONFIG_KVM_MMU_SHRINKER_RUST=n, the C shrinker)")
     all_res += list_results("baseline", build.kernel("baseline"), st, args,
                             BASELINE_TESTS, expect_oom=True)
+    log("the debug kernel (lockdep, KASAN, DEBUG_LIST)")
+    all_res += list_results("debug", build.kernel("debug"), st, args, DEBUG_TESTS)
     log("lints: rustfmt, clippy, rustdoc")
     all_res += lint_results(args.variant)
     report(all_res, start, r.log_path)

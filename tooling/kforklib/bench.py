@@ -12,11 +12,11 @@ import statistics
 TEST = "/kselftests/x86_64/mmu_shrinker_memcg_test"
 KERNELS = (("baseline", "baseline (C x86-mmu)"), ("qemu", "ours (Rust kvm-mmu)"))
 
-_SNAP = re.compile(r"^# (before|after) (A memory\.reclaim|drop_caches)\s+(\w+): "
-                   r"shrinker count (-?\d+), sec_pagetables (\d+) KiB, "
-                   r"mmu_shrinker_freed (\d+), mmu_shadow_zapped (\d+)")
+_SNAP = re.compile(r"^# (before|after) (A memory\.reclaim|drop_caches) (\w+): "
+                   r"count (-?\d+), sec_pagetables (\d+) KiB, "
+                   r"freed (\d+), zapped (\d+)")
 _MAX = re.compile(r"^# memory\.max VM: (ran to the end|died), oom_kill (\d+), "
-                  r"mmu_shrinker_freed (\d+)")
+                  r"freed (\d+)")
 _BENCH = re.compile(r"^# bench: (.*)$")
 
 
@@ -46,9 +46,13 @@ def parse(lines):
             continue
         m = _BENCH.match(ln)
         if m:
-            kv = dict(x.split("=", 1) for x in m.group(1).split())
-            out["bench"].append({k: (v if k == "shrinker" else int(v))
-                                 for k, v in kv.items()})
+            # A run prints two lines; the first starts with shrinker=.
+            kv = dict(x.split("=", 1) for x in m.group(1).split() if "=" in x)
+            vals = {k: (v if k == "shrinker" else int(v)) for k, v in kv.items()}
+            if "shrinker" in vals or not out["bench"]:
+                out["bench"].append(vals)
+            else:
+                out["bench"][-1].update(vals)
     return out
 
 
@@ -109,9 +113,9 @@ def rows(parsed):
                        f"{_delta(p, 'drop_caches', 'B', 'zapped')}")),
         ("VM under memory.max (room for 64 of ~390 pages)", per(mm)),
         ("bench: pages freed (goal: half of the chunks)", per(bench("freed"))),
-        ("bench: shrinker time per freed page (us)", per(bench("scan_ns_per_freed_page", 1000))),
-        ("bench: working set, extra time over all rounds (us)", per(bench("hot_extra_us"))),
-        ("bench: working set, shadow pages rebuilt", per(bench("hot_rebuilt_pages"))),
+        ("bench: shrinker time per freed page (us)", per(bench("ns_per_freed", 1000))),
+        ("bench: working set, extra time over all rounds (us)", per(bench("extra_us"))),
+        ("bench: working set, shadow pages rebuilt", per(bench("rebuilt"))),
         ("bench: runs", per(lambda p: str(len(p["bench"])))),
     ]
     return r

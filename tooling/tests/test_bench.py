@@ -5,13 +5,15 @@ import unittest
 from kforklib import bench
 
 RUN = """\
-# before A memory.reclaim A: shrinker count 391, sec_pagetables 1564 KiB, mmu_shrinker_freed 0, mmu_shadow_zapped 0
-# before A memory.reclaim B: shrinker count 391, sec_pagetables 1564 KiB, mmu_shrinker_freed 0, mmu_shadow_zapped 0
-# after A memory.reclaim A: shrinker count 4, sec_pagetables 16 KiB, mmu_shrinker_freed 387, mmu_shadow_zapped 387
-# after A memory.reclaim B: shrinker count 391, sec_pagetables 1564 KiB, mmu_shrinker_freed 0, mmu_shadow_zapped 0
-# memory.max VM: died, oom_kill 1, mmu_shrinker_freed 0, max 5767168, events max 35
-# bench: shrinker=c chunks=384 hot=96 freed=192 rounds=6 scan_ns_per_freed_page=26053 hot_pass_nominal_us=143 hot_extra_us=6444 hot_rebuilt_pages=52
-# bench: shrinker=c chunks=384 hot=96 freed=192 rounds=6 scan_ns_per_freed_page=24000 hot_pass_nominal_us=143 hot_extra_us=6000 hot_rebuilt_pages=52
+# before A memory.reclaim A: count 391, sec_pagetables 1564 KiB, freed 0, zapped 0
+# before A memory.reclaim B: count 391, sec_pagetables 1564 KiB, freed 0, zapped 0
+# after A memory.reclaim A: count 4, sec_pagetables 16 KiB, freed 387, zapped 387
+# after A memory.reclaim B: count 391, sec_pagetables 1564 KiB, freed 0, zapped 0
+# memory.max VM: died, oom_kill 1, freed 0, max 5767168
+# bench: shrinker=c chunks=384 hot=96 freed=192 rounds=6
+# bench: ns_per_freed=26053 nominal_us=143 extra_us=6444 rebuilt=52
+# bench: shrinker=c chunks=384 hot=96 freed=192 rounds=6
+# bench: ns_per_freed=24000 nominal_us=143 extra_us=6000 rebuilt=52
 """
 
 
@@ -22,6 +24,7 @@ class BenchParseTest(unittest.TestCase):
         self.assertEqual(p["memory_max"], {"ran": False, "oom_kill": 1, "shrinker_freed": 0})
         self.assertEqual([b["freed"] for b in p["bench"]], [192, 192])
         self.assertEqual(p["bench"][0]["shrinker"], "c")
+        self.assertEqual([b["rebuilt"] for b in p["bench"]], [52, 52])
 
     def test_rows(self):
         p = bench.parse(RUN.splitlines())

@@ -93,7 +93,7 @@ static long sample_stat(const char *key)
 	return strtol(p + strlen(key), NULL, 10);
 }
 
-static int fill(const char *cgroup, void *arg)
+static int fill_cache(const char *cgroup, void *arg)
 {
 	char num[32];
 
@@ -112,7 +112,7 @@ static void test_no_memcg(void)
 
 	ksft_set_plan(2);
 	before = sample_stat("\nobjects ");
-	if (fill(NULL, (void *)NR_OBJS) ||
+	if (fill_cache(NULL, (void *)NR_OBJS) ||
 	    sample_stat("\nobjects ") != before + NR_OBJS ||
 	    sample_stat("memcg_ino ") != 0)
 		ksft_test_result_fail("fill without memcg: %ld objects\n",
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 	    cg_create(a) || cg_create(b))
 		ksft_exit_fail_msg("cannot create the test cgroups\n");
 
-	if (cg_run(a, fill, (void *)NR_OBJS) || cg_run(b, fill, (void *)NR_OBJS))
+	if (cg_run(a, fill_cache, (void *)NR_OBJS) || cg_run(b, fill_cache, (void *)NR_OBJS))
 		ksft_exit_fail_msg("cannot fill the sample's cache\n");
 	na = objects_of(a);
 	nb = objects_of(b);
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 			 na, na2, nb, nb2);
 
 	/* Refill a, so that global reclaim has objects in both. */
-	if (cg_run(a, fill, (void *)NR_OBJS))
+	if (cg_run(a, fill_cache, (void *)NR_OBJS))
 		ksft_exit_fail_msg("cannot refill a\n");
 	na2 = objects_of(a);
 	drop_slab();
@@ -192,7 +192,7 @@ int main(int argc, char **argv)
 			 na2, na3, nb2, nb3);
 
 	/* Refill a, remove it: its objects go to the parent. */
-	if (cg_run(a, fill, (void *)NR_OBJS))
+	if (cg_run(a, fill_cache, (void *)NR_OBJS))
 		ksft_exit_fail_msg("cannot refill a\n");
 	moved = objects_of(a);
 	np = objects_of(parent);
