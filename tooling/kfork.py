@@ -300,6 +300,10 @@ def cmd_check(args):
     log("the baseline kernel (CONFIG_KVM_MMU_SHRINKER_RUST=n, the C shrinker)")
     all_res += list_results("baseline", build.kernel("baseline"), st, args,
                             BASELINE_TESTS, expect_oom=True)
+    log("the kernel with KVM built in (KVM=y)")
+    all_res += list_results("kvm-builtin", build.kernel("kvmy"), st, args,
+                            ["x86_64/mmu_shrinker_memcg_test"],
+                            append="kvm_amd.npt=0 kvm_amd.nested=1")
     log("the debug kernel (lockdep, KASAN, DEBUG_LIST)")
     all_res += list_results("debug", build.kernel("debug"), st, args, DEBUG_TESTS)
     log("lints: rustfmt, clippy, rustdoc")

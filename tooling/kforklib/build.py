@@ -16,6 +16,8 @@ VARIANTS = {
     # shrinkers must work as plain global ones.
     "nomemcg": ["configs/qemu.config", "configs/nomemcg.config"],
     "baseline": ["configs/qemu.config", "configs/baseline.config"],
+    # KVM built in: the Rust MMU shrinker links into vmlinux.
+    "kvmy": ["configs/qemu.config", "configs/kvmy.config"],
 }
 
 LLVM_BIN = "/usr/lib/llvm-16/bin"
