@@ -5,6 +5,7 @@
 #   make demo     build the fork, boot it, show it working
 #   make check    build what is stale and run every test
 #   make bench    the C MMU shrinker against ours, side by side
+#   make series-check  checkpatch, every commit built (Rust on and off), lints
 #
 # Other targets: setup fetch assemble kernel selftests vm export pull
 #                host-test help.  VARIANT=debug selects the lockdep/KASAN
@@ -14,7 +15,7 @@ KFORK := python3 tooling/kfork.py
 VARIANT ?= qemu
 V_ARGS := --variant $(VARIANT) $(if $(FORCE),--force)
 
-.PHONY: help setup fetch assemble kernel selftests vm export pull check demo bench host-test kmake
+.PHONY: help setup fetch assemble kernel selftests vm export pull check demo bench series-check host-test kmake
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -49,6 +50,9 @@ check: setup
 
 demo: setup
 	@$(KFORK) demo $(V_ARGS)
+
+series-check: setup
+	@$(KFORK) series-check $(if $(FORCE),--force)
 
 # make bench RUNS=5   (benchmark runs per kernel; default 3)
 bench: setup

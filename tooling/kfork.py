@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from kforklib import base, bench, build, results, series, vm  # noqa: E402
+from kforklib import base, bench, build, checkpatch, results, series, vm  # noqa: E402
 from kforklib.common import REPO, KforkError, git, log, path, tree_dir  # noqa: E402
 
 SELFTEST_LIST = os.path.join(REPO, "tooling", "kvm-selftests.list")
@@ -189,6 +189,71 @@ def series_check():
                            results.PASS if ok else results.FAIL, detail)]
 
 
+def checkpatch_results():
+    """scripts/checkpatch.pl --strict on every patch of the exported series."""
+    outdir = path("series-check", "patches")
+    files = series.export(tree_dir(), outdir)
+    accepted = checkpatch.read_accepted()
+    res = []
+    for f in files:
+        name = os.path.basename(f)
+        if name.startswith("0000-"):
+            continue
+        found, out = checkpatch.run(f)
+        bad = checkpatch.unaccepted(found, accepted)
+        detail = "; ".join(repr(x) for x in bad) if bad else (
+            f"{len(found)} accepted warning(s)" if found else "")
+        res.append(results.Result(f"checkpatch:{name[:40]}",
+                                  results.FAIL if bad else results.PASS, detail))
+    return res
+
+
+def commit_build_results():
+    """Every commit of the series builds with Rust (and the Rust MMU
+    shrinker) on, and with Rust off."""
+    tree = tree_dir()
+    commits = git(tree, "rev-list", "--reverse", "base..HEAD").split()
+    wt = path("series-check", "commit")
+    git(tree, "worktree", "remove", "--force", wt, check=False)
+    git(tree, "worktree", "prune")
+    git(tree, "worktree", "add", "-q", "--detach", wt, commits[0])
+    res = []
+    try:
+        for i, c in enumerate(commits, 1):
+            git(wt, "checkout", "-q", "--detach", c)
+            subj = git(wt, "log", "-1", "--format=%s")
+            for variant, label in (("qemu", "rust-on"), ("norust", "rust-off")):
+                name = f"commit-build:{i}-{label}"
+                log(f"commit {i}/{len(commits)} ({label}): {subj}")
+                try:
+                    t = build.tree_kernel(wt, variant, path("build", f"series-{variant}"),
+                                          f"build of commit {i} ({label})")
+                    res.append(results.Result(name, results.PASS, f"{t:.0f}s"))
+                except KforkError as e:
+                    res.append(results.Result(name, results.FAIL, f"{subj}: {e}"))
+    finally:
+        git(tree, "worktree", "remove", "--force", wt, check=False)
+    return res
+
+
+def cmd_series_check(args):
+    """The whole series: checkpatch, every commit built with Rust on and off,
+    the Rust lints and the selftests build at the end."""
+    start = time.monotonic()
+    cmd_assemble(args)
+    all_res = series_check()
+    log("checkpatch --strict on every patch")
+    all_res += checkpatch_results()
+    all_res += commit_build_results()
+    build.kernel("qemu")
+    st = build.selftests("qemu")
+    all_res += selftest_list_results(st)
+    log("lints: rustfmt, clippy, rustdoc")
+    all_res += lint_results("qemu")
+    report(all_res, start)
+    return 1 if any(x.status == results.FAIL for x in all_res) else 0
+
+
 def kernel_log_result(name, r, expect_oom=False):
     """Fails when the console of VM run `r` shows a kernel problem. With
     `expect_oom`, the report of an OOM kill is not one."""
@@ -283,6 +348,8 @@ def cmd_check(args):
     all_res += host_tests()
     cmd_assemble(args)
     all_res += series_check()
+    log("checkpatch --strict on every patch")
+    all_res += checkpatch_results()
     out = build.kernel(args.variant)
     st = build.selftests(args.variant)
     all_res += selftest_list_results(st)
@@ -398,7 +465,9 @@ def main():
             ("vm", cmd_vm, "boot the kernel and run a command inside"),
             ("check", cmd_check, "run every test, print 'N passed, N failed, N skipped'"),
             ("demo", cmd_demo, "build, boot and show the fork working"),
-            ("bench", cmd_bench, "compare the baseline (C) MMU shrinker with ours")):
+            ("bench", cmd_bench, "compare the baseline (C) MMU shrinker with ours"),
+            ("series-check", cmd_series_check,
+             "checkpatch, every commit built with Rust on and off, lints")):
         s = sub.add_parser(name, help=hlp)
         s.set_defaults(fn=fn)
         s.add_argument("--force", action="store_true",

@@ -20,6 +20,8 @@ PACKAGES=(
 	gcc libc6-dev
 	# running the fork
 	qemu-system-x86 busybox-static
+	# series check: checkpatch's SPDX check (scripts/spdxcheck.py)
+	python3-ply python3-git
 )
 
 say() { echo "[setup] $*"; }

@@ -18,6 +18,8 @@ VARIANTS = {
     "baseline": ["configs/qemu.config", "configs/baseline.config"],
     # KVM built in: the Rust MMU shrinker links into vmlinux.
     "kvmy": ["configs/qemu.config", "configs/kvmy.config"],
+    # No Rust at all: KVM with the C shrinker, what Rust-less builds get.
+    "norust": ["configs/qemu.config", "configs/norust.config"],
 }
 
 LLVM_BIN = "/usr/lib/llvm-16/bin"
@@ -32,9 +34,9 @@ def tools_env():
     return env
 
 
-def make_args(outdir):
+def make_args(outdir, tree=None):
     """The kbuild command line: clang/lld 16, Debian's rustc, ccache, O=."""
-    return ["make", "-C", tree_dir(), f"O={outdir}", "ARCH=x86_64",
+    return ["make", "-C", tree or tree_dir(), f"O={outdir}", "ARCH=x86_64",
             "LLVM=-16", "CC=ccache clang-16",
             "RUSTC=/usr/bin/rustc", "RUSTDOC=/usr/bin/rustdoc",
             f"BINDGEN={path('tools', 'bin', 'bindgen')}",
@@ -85,14 +87,18 @@ def check_config(config_file, frags):
                          "dependencies or typos):\n" + "\n".join(bad))
 
 
-def configure(variant, extra=()):
-    out = build_dir(variant)
+def configure(variant, extra=(), out=None, tree=None, check=True):
+    """Configure `tree` (the fork tree) for `variant` in `out` (its build
+    dir). `check=False` skips checking that every option stuck, for trees
+    of earlier commits that do not have all of our options yet."""
+    out = out or build_dir(variant)
+    tree = tree or tree_dir()
     frags = fragments(variant, extra)
     h = hashlib.sha256()
     for f in frags:
         with open(f, "rb") as fh:
             h.update(fh.read())
-    h.update(" ".join(make_args("O")).encode())
+    h.update(" ".join(make_args("O", tree)).encode())
     stamp = os.path.join(out, ".kfork-config")
     cfg = os.path.join(out, ".config")
     if os.path.exists(stamp) and os.path.exists(cfg):
@@ -103,14 +109,15 @@ def configure(variant, extra=()):
     env = tools_env()
     log(f"configuring the {variant} kernel in {out}")
     logf = path("logs", f"config-{variant}.log")
-    run_logged(make_args(out) + ["tinyconfig"], logf, env=env,
+    run_logged(make_args(out, tree) + ["tinyconfig"], logf, env=env,
                label="make tinyconfig")
-    run_logged([os.path.join(tree_dir(), "scripts/kconfig/merge_config.sh"),
+    run_logged([os.path.join(tree, "scripts/kconfig/merge_config.sh"),
                 "-m", "-O", out, cfg, *frags], logf + ".merge", env=env,
-               cwd=tree_dir(), label="merge_config")
-    run_logged(make_args(out) + ["olddefconfig"], logf + ".olddefconfig",
+               cwd=tree, label="merge_config")
+    run_logged(make_args(out, tree) + ["olddefconfig"], logf + ".olddefconfig",
                env=env, label="make olddefconfig")
-    check_config(cfg, frags)
+    if check:
+        check_config(cfg, frags)
     with open(stamp, "w") as f:
         f.write(h.hexdigest() + "\n")
     return out
@@ -119,6 +126,15 @@ def configure(variant, extra=()):
 def _progress(line):
     m = re.match(r"\s+(CC|RUSTC|LD|AR|BINDGEN|AS)\b.*?(\S+)$", line)
     return f"now at {m[1]} {m[2]}" if m else None
+
+
+def tree_kernel(tree, variant, out, label):
+    """Build bzImage and modules of another tree (a commit of the series)
+    into `out`; returns the seconds it took."""
+    configure(variant, out=out, tree=tree, check=False)
+    return run_logged(make_args(out, tree) + ["bzImage", "modules"],
+                      path("logs", f"series-build-{variant}.log"), env=tools_env(),
+                      label=label, progress=_progress)
 
 
 def kernel(variant="qemu", extra=()):
