@@ -129,3 +129,67 @@ def render(table):
     for lbl, vals in table:
         out.append(f"{lbl:{w0}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(vals, ws)))
     return "\n".join(out)
+
+
+def demo_rows(parsed):
+    """Per cgroup, before and after memory.reclaim was written to A only."""
+    def per(fn):
+        return [fn(parsed[k]) for k, _ in KERNELS]
+
+    def pages(p, name):
+        b = p["snap"].get(("before", "memory.reclaim", name))
+        a = p["snap"].get(("after", "memory.reclaim", name))
+        return f"{b['sec_kib'] // 4} -> {a['sec_kib'] // 4}" if a and b else "n/a"
+
+    def mm(p):
+        m = p["memory_max"]
+        if not m:
+            return "n/a"
+        return "runs, no OOM" if m["ran"] and not m["oom_kill"] else "OOM-killed"
+
+    r = []
+    for name in ("A", "B"):
+        r += [
+            (f"cgroup {name}: shadow pages", per(lambda p: pages(p, name))),
+            (f"cgroup {name}: sec_pagetables (KiB)",
+             per(lambda p: _before_after(p, "memory.reclaim", name, "sec_kib"))),
+            (f"cgroup {name}: pages freed by the shrinker",
+             per(lambda p: str(_delta(p, "memory.reclaim", name, "zapped")))),
+        ]
+    r.append(("VM in a cgroup with a low memory.max", per(mm)))
+    return r
+
+
+def svg(title, table, note=""):
+    """The table as an SVG picture (monospace text, no dependencies)."""
+    heads = [h for _, h in KERNELS]
+    w0 = max(len(lbl) for lbl, _ in table)
+    ws = [max(len(h), *(len(v[i]) for _, v in table)) for i, h in enumerate(heads)]
+    cw, lh = 8.4, 22
+    cols = [w0 + 2] + [w + 3 for w in ws]
+    width = int(max(sum(cols), len(title), len(note) * 0.86) * cw + 40)
+    rows = [("", heads)] + table
+    height = int(lh * (len(rows) + 3) + 20)
+    esc = (lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="DejaVu Sans Mono, monospace" font-size="14">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="20" y="{lh + 4}" font-weight="bold">{esc(title)}</text>']
+    for i, (lbl, vals) in enumerate(rows):
+        y = lh * (i + 2) + 10
+        if i % 2 == 1:
+            out.append(f'<rect x="14" y="{y - lh + 6}" width="{width - 28}" height="{lh}" '
+                       f'fill="#f0f4f8"/>')
+        x = 20
+        weight = ' font-weight="bold"' if i == 0 else ""
+        out.append(f'<text x="{x}" y="{y}"{weight}>{esc(lbl)}</text>')
+        x += cols[0] * cw
+        for v, c in zip(vals, cols[1:]):
+            x += c * cw
+            out.append(f'<text x="{x - 3 * cw:.0f}" y="{y}" text-anchor="end"{weight}>'
+                       f'{esc(v)}</text>')
+    if note:
+        out.append(f'<text x="20" y="{height - 14}" font-size="12" fill="#555">'
+                   f'{esc(note)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

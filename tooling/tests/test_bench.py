@@ -35,3 +35,17 @@ class BenchParseTest(unittest.TestCase):
         self.assertEqual(table["VM under memory.max (room for 64 of ~390 pages)"][1],
                          "killed, oom_kill 1")
         self.assertIn("ours", bench.render(list(table.items())))
+
+
+class DemoTableTest(unittest.TestCase):
+    def test_demo_rows_and_svg(self):
+        p = bench.parse(RUN.splitlines())
+        table = bench.demo_rows({"baseline": p, "qemu": p})
+        rows = dict(table)
+        self.assertEqual(rows["cgroup A: shadow pages"][0], "391 -> 4")
+        self.assertEqual(rows["cgroup B: pages freed by the shrinker"][1], "0")
+        self.assertEqual(rows["VM in a cgroup with a low memory.max"][0], "OOM-killed")
+        picture = bench.svg("title <A>", table, "note")
+        self.assertTrue(picture.startswith("<svg"))
+        self.assertIn("title &lt;A&gt;", picture)
+        self.assertIn("391 -&gt; 4", picture)
