@@ -304,7 +304,22 @@ BASELINE_TESTS = ["x86_64/mmu_shrinker_memcg_test"]
 
 # Run again under lockdep, KASAN and DEBUG_LIST (VARIANT=debug): our
 # shrinkers' reclaim paths, VM teardown and module paths.
-DEBUG_TESTS = ["x86_64/mmu_shrinker_memcg_test", "cgroup/test_rust_shrinker"]
+DEBUG_TESTS = ["x86_64/mmu_shrinker_memcg_test", "x86_64/mmu_shrinker_memcg_test -t 20",
+               "cgroup/test_rust_shrinker"]
+
+
+def unload_race_results(label, out, st, args, rounds=3):
+    """kvm.ko unloaded while reclaim runs (tooling/guest/unload-race.sh):
+    single-threaded TCG and no idle VM, so that KVM may see its last VM go."""
+    r = vm.run_command(out, f"sh /kfork/unload-race.sh {rounds}", timeout=900, modules="",
+                       selftests_dir=st, single_thread=True, hold_vm=False,
+                       echo=True if args.verbose else "progress", name=f"check-{label}")
+    ok = r.rc == 0 and any(ln.startswith(f"KFORK-UNLOAD-RACE-OK {rounds}") for ln in r.lines)
+    said = [ln for ln in r.lines if ln.startswith("round ")]
+    detail = (said[-1] if said else "no round completed") + f"; console: {r.log_path}"
+    return [results.Result(f"{label}:kvm-unload-under-reclaim",
+                           results.PASS if ok else results.FAIL, "" if ok else detail),
+            kernel_log_result(f"{label}:kernel-log-clean-after-unload", r)]
 
 
 def no_memcg_results(label, out, st, args, append="", kunit=False):
@@ -372,7 +387,9 @@ def cmd_check(args):
                             ["x86_64/mmu_shrinker_memcg_test"],
                             append="kvm_amd.npt=0 kvm_amd.nested=1")
     log("the debug kernel (lockdep, KASAN, DEBUG_LIST)")
-    all_res += list_results("debug", build.kernel("debug"), st, args, DEBUG_TESTS)
+    dbg = build.kernel("debug")
+    all_res += list_results("debug", dbg, st, args, DEBUG_TESTS)
+    all_res += unload_race_results("debug", dbg, st, args)
     log("lints: rustfmt, clippy, rustdoc")
     all_res += lint_results(args.variant)
     report(all_res, start, r.log_path)

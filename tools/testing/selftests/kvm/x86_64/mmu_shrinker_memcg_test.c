@@ -23,6 +23,9 @@
  * are reported as expected failures (XFAIL), not as passes.  Without the
  * memory controller (cgroup_disable=memory, CONFIG_MEMCG=n) the shrinker
  * is a per-node one: only drop_caches and the guests' data are checked.
+ *
+ * -b measures what reclaim costs a guest (see run_bench()), and -t SECONDS
+ * races VM teardown and cgroup removal with reclaim (see run_race()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -669,20 +673,90 @@ static void run_bench(void)
 			 "bench: reclaimed %lu pages in %d rounds\n", freed, rounds);
 }
 
+/*
+ * Teardown race (-t SECONDS): VMs are created, fill their shadow pages,
+ * read their data back and are destroyed, one after another, each in a
+ * fresh cgroup that is removed afterwards (memcg offline, reparenting),
+ * while another process keeps reclaiming: drop_caches, and the shrinker's
+ * scan file for the current cgroup.  Run it under lockdep and KASAN.
+ */
+static void reclaim_loop(unsigned long *cur_ino, uint64_t deadline)
+{
+	int nid, nr_nodes = online_nodes();
+	unsigned long ino;
+	char val[64];
+
+	while (now_ns() < deadline) {
+		try_write_file("/proc/sys/vm/drop_caches", "2");
+		ino = READ_ONCE(*cur_ino);
+		for (nid = 0; nid < nr_nodes && shrinker_scan_path[0]; nid++) {
+			snprintf(val, sizeof(val), "%lu %d 64",
+				 rust_shrinker ? ino : 0, nid);
+			try_write_file(shrinker_scan_path, val);
+		}
+	}
+	exit(0);
+}
+
+static void run_race(int seconds)
+{
+	uint64_t deadline = now_ns() + seconds * 1000000000ULL;
+	int rounds = 0, failed = 0, status;
+	uint64_t freed = 0, zapped = 0;
+	unsigned long *cur_ino;
+	struct vm_report r;
+	pid_t reclaimer;
+
+	/* The inode of the current VM's cgroup, shared with the reclaimer. */
+	cur_ino = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(cur_ino != MAP_FAILED, "mmap");
+	reclaimer = fork();
+	TEST_ASSERT(reclaimer >= 0, "fork");
+	if (!reclaimer)
+		reclaim_loop(cur_ino, deadline);
+
+	while (now_ns() < deadline) {
+		struct vm_proc v = { .name = "race" };
+
+		start_vm(&v);
+		WRITE_ONCE(*cur_ino, v.ino);
+		if (vm_cmd(&v, 'P', &r) && vm_cmd(&v, 'W', &r) && r.ok &&
+		    vm_cmd(&v, 'V', &r) && r.ok) {
+			freed += r.shrinker_freed;
+			zapped += r.shadow_zapped;
+		} else {
+			failed++;
+		}
+		/* The VM is destroyed while the reclaimer runs. */
+		stop_vm(&v);
+		rounds++;
+	}
+	TEST_ASSERT(waitpid(reclaimer, &status, 0) == reclaimer, "waitpid");
+	ksft_print_msg("race: %d VMs destroyed under reclaim, %d failed, freed %lu, zapped %lu\n",
+		       rounds, failed, freed, zapped);
+	/* Reclaim must really have run against the VMs. */
+	ksft_test_result(rounds > 0 && !failed && zapped > 0 &&
+			 (freed > 0 || !rust_shrinker),
+			 "VM teardown and memcg removal race with reclaim\n");
+}
+
 int main(int argc, char *argv[])
 {
 	struct vm_proc a = { .name = "A" }, b = { .name = "B" };
 	bool bench_only = false;
-	int opt;
+	int opt, race = 0;
 
 	/* A write to the pipe of a VM process that was OOM-killed. */
 	signal(SIGPIPE, SIG_IGN);
 
-	while ((opt = getopt(argc, argv, "bn:")) != -1) {
+	while ((opt = getopt(argc, argv, "bn:t:")) != -1) {
 		if (opt == 'n')
 			nr_chunks = atoi_positive("Number of chunks", optarg);
 		else if (opt == 'b')
 			bench_only = true;
+		else if (opt == 't')
+			race = atoi_positive("Seconds", optarg);
 	}
 
 	TEST_REQUIRE(shadow_paging());
@@ -690,7 +764,7 @@ int main(int argc, char *argv[])
 	find_shrinker();
 
 	ksft_print_header();
-	ksft_set_plan(bench_only ? 1 : 6);
+	ksft_set_plan(bench_only || race ? 1 : 6);
 	ksft_print_msg("%s shrinker, %d chunks per VM, memory controller %s\n",
 		       rust_shrinker ? "Rust memcg-aware (kvm-mmu)" :
 				       "baseline C (x86-mmu)", nr_chunks,
@@ -704,8 +778,11 @@ int main(int argc, char *argv[])
 		write_file(TEST_CGROUP "/cgroup.subtree_control", "+memory");
 	}
 
-	if (bench_only) {
-		run_bench();
+	if (bench_only || race) {
+		if (race)
+			run_race(race);
+		else
+			run_bench();
 		rmdir(TEST_CGROUP);
 		ksft_finished();
 	}
