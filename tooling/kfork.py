@@ -7,6 +7,7 @@ Run `tooling/kfork.py --help` for the commands.
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -208,6 +209,44 @@ def checkpatch_results():
     return res
 
 
+# Lists that get_maintainer.pl must name for a patch touching these paths
+# (our MAINTAINERS entries), besides what it names anyway.
+EXPECTED_LISTS = {
+    "rust/kvm_shrinker/": ["rust-for-linux@vger.kernel.org", "linux-mm@kvack.org"],
+    "samples/rust/rust_shrinker_cache.rs": ["rust-for-linux@vger.kernel.org"],
+    "arch/x86/kvm/mmu/shrinker.": ["kvm@vger.kernel.org", "linux-mm@kvack.org",
+                                   "rust-for-linux@vger.kernel.org"],
+    "tools/testing/selftests/kvm/x86_64/mmu_shrinker": ["kvm@vger.kernel.org",
+                                                         "linux-mm@kvack.org"],
+    "Documentation/virt/kvm/x86/mmu-shrinker.rst": ["kvm@vger.kernel.org",
+                                                     "linux-mm@kvack.org"],
+}
+
+
+def recipient_results():
+    """get_maintainer.pl names the lists of our MAINTAINERS entries for every
+    patch that touches their files, and some list for every patch."""
+    outdir = path("series-check", "patches")
+    res = []
+    for f in sorted(os.listdir(outdir)):
+        if f.startswith("0000-") or not f.endswith(".patch"):
+            continue
+        p = os.path.join(outdir, f)
+        names = checkpatch.recipients(p)
+        lists = [n for n in names if "@vger.kernel.org" in n or "@kvack.org" in n]
+        with open(p) as fh:
+            touched = re.findall(r"^\+\+\+ b/(\S+)", fh.read(), re.M)
+        want = sorted({x for prefix, ls in EXPECTED_LISTS.items()
+                       if any(t.startswith(prefix) for t in touched) for x in ls})
+        missing = [x for x in want if x not in lists]
+        log(f"{f[:40]}: {', '.join(lists) or 'no list'}")
+        ok = lists and not missing
+        res.append(results.Result(f"maintainers:{f[:40]}",
+                                  results.PASS if ok else results.FAIL,
+                                  "" if ok else f"get_maintainer.pl does not name {missing or 'any list'}"))
+    return res
+
+
 def commit_build_results():
     """Every commit of the series builds with Rust (and the Rust MMU
     shrinker) on, and with Rust off."""
@@ -244,6 +283,8 @@ def cmd_series_check(args):
     all_res = series_check()
     log("checkpatch --strict on every patch")
     all_res += checkpatch_results()
+    log("get_maintainer.pl on every patch")
+    all_res += recipient_results()
     all_res += commit_build_results()
     build.kernel("qemu")
     st = build.selftests("qemu")
@@ -363,8 +404,9 @@ def cmd_check(args):
     all_res += host_tests()
     cmd_assemble(args)
     all_res += series_check()
-    log("checkpatch --strict on every patch")
+    log("checkpatch --strict and get_maintainer.pl on every patch")
     all_res += checkpatch_results()
+    all_res += recipient_results()
     out = build.kernel(args.variant)
     st = build.selftests(args.variant)
     all_res += selftest_list_results(st)

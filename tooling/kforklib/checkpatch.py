@@ -72,3 +72,11 @@ def run(patch):
                         "--no-summary", patch], cwd=tree_dir(), env=env,
                        capture_output=True, text=True)
     return parse(r.stdout + r.stderr), r.stdout + r.stderr
+
+
+def recipients(patch):
+    """What scripts/get_maintainer.pl names for a patch (no git history)."""
+    r = subprocess.run(["perl", "scripts/get_maintainer.pl", "--no-git", "--no-git-fallback",
+                        "--nogit-blame", "--norolestats", patch], cwd=tree_dir(),
+                       capture_output=True, text=True)
+    return [ln.strip() for ln in r.stdout.splitlines() if ln.strip()]
