@@ -166,12 +166,16 @@ def host_tests():
     return out
 
 
-def series_check():
+def export_series():
+    """The series as git format-patch files (cover letter first), for the
+    checks below."""
+    return series.export(tree_dir(), path("series-check", "patches"))
+
+
+def series_check(files):
     """The exported series applies with git am on the base and gives exactly
     the assembled tree."""
     tree = tree_dir()
-    outdir = path("series-check", "patches")
-    files = series.export(tree, outdir)
     patches = [f for f in files if not os.path.basename(f).startswith("0000-")]
     wt = path("series-check", "base")
     git(tree, "worktree", "remove", "--force", wt, check=False)
@@ -190,10 +194,8 @@ def series_check():
                            results.PASS if ok else results.FAIL, detail)]
 
 
-def checkpatch_results():
+def checkpatch_results(files):
     """scripts/checkpatch.pl --strict on every patch of the exported series."""
-    outdir = path("series-check", "patches")
-    files = series.export(tree_dir(), outdir)
     accepted = checkpatch.read_accepted()
     res = []
     for f in files:
@@ -223,15 +225,14 @@ EXPECTED_LISTS = {
 }
 
 
-def recipient_results():
+def recipient_results(files):
     """get_maintainer.pl names the lists of our MAINTAINERS entries for every
     patch that touches their files, and some list for every patch."""
-    outdir = path("series-check", "patches")
     res = []
-    for f in sorted(os.listdir(outdir)):
-        if f.startswith("0000-") or not f.endswith(".patch"):
+    for p in files:
+        f = os.path.basename(p)
+        if f.startswith("0000-"):
             continue
-        p = os.path.join(outdir, f)
         names = checkpatch.recipients(p)
         lists = [n for n in names if "@vger.kernel.org" in n or "@kvack.org" in n]
         with open(p) as fh:
@@ -280,11 +281,12 @@ def cmd_series_check(args):
     the Rust lints and the selftests build at the end."""
     start = time.monotonic()
     cmd_assemble(args)
-    all_res = series_check()
+    files = export_series()
+    all_res = series_check(files)
     log("checkpatch --strict on every patch")
-    all_res += checkpatch_results()
+    all_res += checkpatch_results(files)
     log("get_maintainer.pl on every patch")
-    all_res += recipient_results()
+    all_res += recipient_results(files)
     all_res += commit_build_results()
     build.kernel("qemu")
     st = build.selftests("qemu")
@@ -403,10 +405,11 @@ def cmd_check(args):
     log("host-side tests of the tooling")
     all_res += host_tests()
     cmd_assemble(args)
-    all_res += series_check()
+    files = export_series()
+    all_res += series_check(files)
     log("checkpatch --strict and get_maintainer.pl on every patch")
-    all_res += checkpatch_results()
-    all_res += recipient_results()
+    all_res += checkpatch_results(files)
+    all_res += recipient_results(files)
     out = build.kernel(args.variant)
     st = build.selftests(args.variant)
     all_res += selftest_list_results(st)
@@ -455,20 +458,32 @@ def report(all_res, start, console_log=None):
     print(results.summary(all_res))
 
 
-def cmd_bench(args):
-    """The baseline (C) kernel against ours, same guest command on both."""
+def run_on_kernels(args, command, what, name, echo):
+    """Build the baseline and our kernel (bench.KERNELS) and run the same
+    guest command in each; {kernel key: VmResult}. Fails on the first run
+    that does not exit 0, naming its console log."""
     cmd_assemble(args)
-    parsed = {}
+    runs = {}
     for key, label in bench.KERNELS:
         out = build.kernel(key)
         st = build.selftests(key)
-        log(f"comparison run on the {label} kernel "
-            f"(the memcg test once, then -b {args.runs} times)")
-        r = vm.run_command(out, bench.guest_command(args.runs), timeout=args.timeout,
-                           selftests_dir=st, echo="progress", name=f"bench-{key}")
+        log(f"booting the {label} kernel: {what}")
+        r = vm.run_command(out, command, timeout=args.timeout, selftests_dir=st,
+                           echo=echo, name=f"{name}-{key}")
         if r.rc != 0:
-            raise KforkError(f"the comparison run on the {label} kernel failed "
+            raise KforkError(f"the {name} run on the {label} kernel failed "
                              f"(exit {r.rc}); console log: {r.log_path}")
+        runs[key] = r
+    return runs
+
+
+def cmd_bench(args):
+    """The baseline (C) kernel against ours, same guest command on both."""
+    runs = run_on_kernels(args, bench.guest_command(args.runs),
+                          f"the memcg test once, then -b {args.runs} times",
+                          "bench", "progress")
+    parsed = {}
+    for key, r in runs.items():
         parsed[key] = bench.parse(r.lines)
         parsed[key]["log"] = r.log_path
     table = bench.render(bench.rows(parsed))
@@ -487,20 +502,9 @@ def cmd_bench(args):
 def cmd_demo(args):
     """Build the fork and the baseline kernel, boot each, and show what the
     memcg-aware shrinker changes: a table per cgroup, also as an SVG."""
-    cmd_assemble(args)
-    runs = {}
-    for key, label in bench.KERNELS:
-        log(f"building the {label} kernel")
-        out = build.kernel(key)
-        st = build.selftests(key)
-        log(f"booting the {label} kernel: two VMs in two cgroups, memory.reclaim "
-            "written to cgroup A only")
-        r = vm.run_command(out, "sh /kfork/demo.sh", timeout=args.timeout,
-                           selftests_dir=st, echo=False, name=f"demo-{key}")
-        if r.rc != 0:
-            raise KforkError(f"the demo on the {label} kernel failed (exit {r.rc}); "
-                             f"console log: {r.log_path}")
-        runs[key] = r
+    runs = run_on_kernels(args, "sh /kfork/demo.sh",
+                          "two VMs in two cgroups, memory.reclaim written to cgroup A only",
+                          "demo", False)
     r = runs["qemu"]
     kunit, _ = results.parse_console(r.lines)
     print()

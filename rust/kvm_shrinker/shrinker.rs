@@ -402,6 +402,27 @@ impl<T: Shrink> Drop for Registration<T> {
     }
 }
 
+/// The private data and the reclaim context of one shrinker callback.
+///
+/// # Safety
+///
+/// Called from a callback of the shrinker core only: `shrinker` was
+/// registered by [`Shrinker::register`] with a `T` as private data, and `sc`
+/// is valid and used by this call only, for all of `'a`.
+unsafe fn callback_args<'a, T: Shrink>(
+    shrinker: *mut bindings::shrinker,
+    sc: *mut bindings::shrink_control,
+) -> (&'a T, &'a ShrinkControl) {
+    // SAFETY: The shrinker core calls back only for a shrinker registered by
+    // `Shrinker::register::<T>`, whose private data is a pinned `T` that
+    // stays alive until `shrinker_free` has waited for this call.
+    let data = unsafe { &*(*shrinker).private_data.cast::<T>() };
+    // SAFETY: The shrinker core passes a `shrink_control` that only this
+    // call uses, and holds a reference on its memcg during the call.
+    let sc = unsafe { ShrinkControl::from_raw(sc) };
+    (data, sc)
+}
+
 /// The `count_objects` callback of shrinkers registered by [`Shrinker::register`].
 ///
 /// # Safety
@@ -412,13 +433,8 @@ unsafe extern "C" fn count_objects_callback<T: Shrink>(
     shrinker: *mut bindings::shrinker,
     sc: *mut bindings::shrink_control,
 ) -> c_ulong {
-    // SAFETY: The shrinker core calls this only for a shrinker registered by
-    // `Shrinker::register::<T>`, whose private data is a pinned `T` that
-    // stays alive until `shrinker_free` has waited for this call.
-    let data = unsafe { &*(*shrinker).private_data.cast::<T>() };
-    // SAFETY: The shrinker core passes a `shrink_control` that only this
-    // call uses, and holds a reference on its memcg during the call.
-    let sc = unsafe { ShrinkControl::from_raw(sc) };
+    // SAFETY: Called by the shrinker core (this function's contract).
+    let (data, sc) = unsafe { callback_args::<T>(shrinker, sc) };
     data.count_objects(sc).to_raw()
 }
 
@@ -431,9 +447,7 @@ unsafe extern "C" fn scan_objects_callback<T: Shrink>(
     shrinker: *mut bindings::shrinker,
     sc: *mut bindings::shrink_control,
 ) -> c_ulong {
-    // SAFETY: As in `count_objects_callback`.
-    let data = unsafe { &*(*shrinker).private_data.cast::<T>() };
-    // SAFETY: As in `count_objects_callback`.
-    let sc = unsafe { ShrinkControl::from_raw(sc) };
+    // SAFETY: Called by the shrinker core (this function's contract).
+    let (data, sc) = unsafe { callback_args::<T>(shrinker, sc) };
     data.scan_objects(sc).to_raw()
 }

@@ -56,20 +56,23 @@ def parse(lines):
     return out
 
 
-def _delta(p, phase, name, key):
+def _pair(p, phase, name, key):
+    """`key` of VM `name` before and after `phase`; None if not printed."""
     b = p["snap"].get(("before", phase, name))
     a = p["snap"].get(("after", phase, name))
-    if not a or not b:
-        return None
-    return a[key] - b[key]
+    return (b[key], a[key]) if a and b else None
+
+
+def _delta(p, phase, name, key):
+    ba = _pair(p, phase, name, key)
+    return ba[1] - ba[0] if ba else None
 
 
 def _before_after(p, phase, name, key):
-    b = p["snap"].get(("before", phase, name))
-    a = p["snap"].get(("after", phase, name))
-    if not a or not b or a[key] < 0 or b[key] < 0:
+    ba = _pair(p, phase, name, key)
+    if not ba or min(ba) < 0:
         return "n/a"
-    return f"{b[key]} -> {a[key]}"
+    return f"{ba[0]} -> {ba[1]}"
 
 
 def _stat(values):
@@ -81,11 +84,16 @@ def _stat(values):
     return f"{med:g} ({min(values)}-{max(values)})"
 
 
+def _per(parsed, fn):
+    """`fn` of each kernel's parsed run, in the order of KERNELS."""
+    return [fn(parsed[k]) for k, _ in KERNELS]
+
+
 def rows(parsed):
     """The table: a list of (label, value per kernel) rows. `parsed` maps
     each kernel key of KERNELS to parse() output."""
     def per(fn):
-        return [fn(parsed[k]) for k, _ in KERNELS]
+        return _per(parsed, fn)
 
     def mm(p):
         m = p["memory_max"]
@@ -134,12 +142,11 @@ def render(table):
 def demo_rows(parsed):
     """Per cgroup, before and after memory.reclaim was written to A only."""
     def per(fn):
-        return [fn(parsed[k]) for k, _ in KERNELS]
+        return _per(parsed, fn)
 
     def pages(p, name):
-        b = p["snap"].get(("before", "memory.reclaim", name))
-        a = p["snap"].get(("after", "memory.reclaim", name))
-        return f"{b['sec_kib'] // 4} -> {a['sec_kib'] // 4}" if a and b else "n/a"
+        ba = _pair(p, "memory.reclaim", name, "sec_kib")
+        return f"{ba[0] // 4} -> {ba[1] // 4}" if ba else "n/a"
 
     def mm(p):
         m = p["memory_max"]

@@ -57,6 +57,7 @@ use kernel::c_str;
 use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::stack_pin_init;
+use kernel::types::ARef;
 use kvm_shrinker::list_lru::{Isolate, Isolated, ListLru, LruItem, LruLinks};
 use kvm_shrinker::memcg::MemCgroup;
 use kvm_shrinker::shrinker::{
@@ -459,6 +460,33 @@ pub extern "C" fn kvm_mmu_shrinker_lru() -> *mut bindings::list_lru {
     shrinker().map_or(ptr::null_mut(), |s| s.lru.as_raw())
 }
 
+/// A shadow page as the lru files it: the registered shrinker, the page's
+/// lru item, and the memcg its header is charged to.
+struct Tracked {
+    shrinker: &'static MmuShrinker,
+    link: NonNull<SpLink>,
+    memcg: Option<ARef<MemCgroup>>,
+}
+
+impl Tracked {
+    /// Looks up the page at `link`, whose header is the slab object `obj`.
+    ///
+    /// # Safety
+    ///
+    /// `obj` is a live slab object.
+    unsafe fn new(link: *mut bindings::list_head, obj: *const c_void) -> Option<Self> {
+        let shrinker = shrinker()?;
+        let link = NonNull::new(link.cast::<SpLink>())?;
+        // SAFETY: `obj` is a live slab object (caller's guarantee).
+        let memcg = unsafe { MemCgroup::from_slab_obj(obj) };
+        Some(Self {
+            shrinker,
+            link,
+            memcg,
+        })
+    }
+}
+
 /// Adds a new shadow page to the lru.
 ///
 /// # Safety
@@ -474,15 +502,14 @@ pub unsafe extern "C" fn kvm_mmu_shrinker_add(
     obj: *const c_void,
     nid: c_int,
 ) {
-    let (Some(s), Some(link)) = (shrinker(), NonNull::new(link.cast::<SpLink>())) else {
+    // SAFETY: `obj` is a live slab object (caller's guarantee).
+    let Some(t) = (unsafe { Tracked::new(link, obj) }) else {
         return;
     };
-    // SAFETY: `obj` is a live slab object (caller's guarantee).
-    let memcg = unsafe { MemCgroup::from_slab_obj(obj) };
     // SAFETY: The page stays valid until `kvm_mmu_shrinker_del`; the lists
     // of its memcg were allocated by `kmem_cache_alloc_lru()` (or, after
     // reparenting, are those of an ancestor, allocated with them).
-    unsafe { s.lru.add(link, nid, memcg.as_deref()) };
+    unsafe { t.shrinker.lru.add(t.link, nid, t.memcg.as_deref()) };
 }
 
 /// Deletes a shadow page from the lru before it is freed.
@@ -496,12 +523,11 @@ pub unsafe extern "C" fn kvm_mmu_shrinker_del(
     obj: *const c_void,
     nid: c_int,
 ) {
-    let (Some(s), Some(link)) = (shrinker(), NonNull::new(link.cast::<SpLink>())) else {
+    // SAFETY: As in `kvm_mmu_shrinker_add`.
+    let Some(t) = (unsafe { Tracked::new(link, obj) }) else {
         return;
     };
-    // SAFETY: As in `kvm_mmu_shrinker_add`.
-    let memcg = unsafe { MemCgroup::from_slab_obj(obj) };
     // SAFETY: The page is on this lru with this node and memcg, or on no
     // list (a walk removed it).
-    unsafe { s.lru.del(link, nid, memcg.as_deref()) };
+    unsafe { t.shrinker.lru.del(t.link, nid, t.memcg.as_deref()) };
 }

@@ -94,46 +94,61 @@ struct vm_report {
 	uint64_t cache_miss;
 };
 
-static void write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
-	TEST_ASSERT(write(fd, val, strlen(val)) == (ssize_t)strlen(val),
-		    "write '%s' to %s: %s", val, path, strerror(errno));
-	close(fd);
-}
-
-/* Writes that may legitimately fail (memory.reclaim returns EAGAIN). */
+/*
+ * Writes @val to @path; returns 0, -errno, or -EIO for a short write.
+ * For writes that may legitimately fail (memory.reclaim returns EAGAIN).
+ */
 static int try_write_file(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY), ret = 0;
+	ssize_t n;
 
 	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
-	if (write(fd, val, strlen(val)) < 0)
+	n = write(fd, val, strlen(val));
+	if (n < 0)
 		ret = -errno;
+	else if (n != (ssize_t)strlen(val))
+		ret = -EIO;
 	close(fd);
 	return ret;
 }
 
-static uint64_t memcg_stat(const char *cgroup, const char *key)
+static void write_file(const char *path, const char *val)
+{
+	int ret = try_write_file(path, val);
+
+	TEST_ASSERT(!ret, "write '%s' to %s: %s", val, path, strerror(-ret));
+}
+
+/* The value of @key in the flat-keyed file @file of @cgroup, if it has one. */
+static bool memcg_keyed(const char *cgroup, const char *file, const char *key,
+			uint64_t *val)
 {
 	char path[256], name[64];
-	unsigned long long val;
+	unsigned long long v;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/memory.stat", cgroup);
+	snprintf(path, sizeof(path), "%s/%s", cgroup, file);
 	f = fopen(path, "r");
 	TEST_ASSERT(f, "open %s", path);
-	while (fscanf(f, "%63s %llu", name, &val) == 2) {
+	while (fscanf(f, "%63s %llu", name, &v) == 2) {
 		if (!strcmp(name, key)) {
 			fclose(f);
-			return val;
+			*val = v;
+			return true;
 		}
 	}
 	fclose(f);
-	TEST_FAIL("%s has no %s", path, key);
-	return 0;
+	return false;
+}
+
+static uint64_t memcg_stat(const char *cgroup, const char *key)
+{
+	uint64_t val;
+
+	TEST_ASSERT(memcg_keyed(cgroup, "memory.stat", key, &val),
+		    "%s/memory.stat has no %s", cgroup, key);
+	return val;
 }
 
 static uint64_t memcg_u64(const char *cgroup, const char *file)
@@ -149,23 +164,13 @@ static uint64_t memcg_u64(const char *cgroup, const char *file)
 	return val;
 }
 
+/* A memory.events counter; 0 if the kernel does not have it. */
 static uint64_t memcg_event(const char *cgroup, const char *key)
 {
-	char path[256], name[64];
-	unsigned long long val;
-	FILE *f;
+	uint64_t val = 0;
 
-	snprintf(path, sizeof(path), "%s/memory.events", cgroup);
-	f = fopen(path, "r");
-	TEST_ASSERT(f, "open %s", path);
-	while (fscanf(f, "%63s %llu", name, &val) == 2) {
-		if (!strcmp(name, key)) {
-			fclose(f);
-			return val;
-		}
-	}
-	fclose(f);
-	return 0;
+	memcg_keyed(cgroup, "memory.events", key, &val);
+	return val;
 }
 
 /* The shrinker's objects for one memcg, summed over nodes (-1: no file). */
