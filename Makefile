@@ -36,8 +36,9 @@ selftests: kernel
 	@$(KFORK) selftests $(V_ARGS)
 
 # make vm CMD='cat /proc/version'   (runs in the last built kernel)
+# make vm NUMA=sparse CMD='...'     (node map 0,2: node 1 is not possible)
 vm: setup
-	@$(KFORK) vm $(V_ARGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) '$(CMD)'
+	@$(KFORK) vm $(V_ARGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(filter sparse,$(NUMA)),--sparse-numa) '$(CMD)'
 
 export: setup
 	@$(KFORK) export $(V_ARGS) $(if $(OUT),--out $(OUT))

@@ -127,7 +127,7 @@ def cmd_vm(args):
     r = vm.run_command(out, args.cmd, timeout=args.timeout,
                        selftests_dir=st if os.path.isdir(st) else None,
                        modules=args.modules, append_extra=args.append,
-                       single_thread=args.single_thread)
+                       single_thread=args.single_thread, sparse_numa=args.sparse_numa)
     if r.rc is None:
         return 1
     if r.rc != 0:
@@ -369,18 +369,23 @@ def no_memcg_results(label, out, st, args, append="", kunit=False):
     return list_results(label, out, st, args, NO_MEMCG_TESTS, append, kunit)
 
 
-def list_results(label, out, st, args, wanted, append="", kunit=False, expect_oom=False):
-    """Boot `out` and run the selftests `wanted` (paths with arguments)."""
+def list_results(label, out, st, args, wanted, append="", kunit=False, expect_oom=False,
+                 command="sh /kfork/check.sh", checks=(), env=None, **vm_args):
+    """Boot `out` and run the selftests `wanted` (paths with arguments).
+    `command` runs them (check.sh reads the list); `checks` names further
+    results, LABEL:NAME, that it must report; `env` adds to the guest's
+    environment and `vm_args` go to vm.run_command."""
     listf = path("vm", f"{label}.list")
     os.makedirs(os.path.dirname(listf), exist_ok=True)
     with open(listf, "w") as f:
         f.writelines(f"run {t}\n" for t in wanted)
-    r = vm.run_command(out, "sh /kfork/check.sh", timeout=300, selftests_dir=st,
-                       files=[(listf, f"kfork/{label}.list")],
-                       env={"KFORK_LIST": f"/kfork/{label}.list",
-                            "KFORK_RESULT_PREFIX": label},
+    genv = {"KFORK_LIST": f"/kfork/{label}.list", "KFORK_RESULT_PREFIX": label}
+    genv.update(env or {})
+    r = vm.run_command(out, command, timeout=300, selftests_dir=st,
+                       files=[(listf, f"kfork/{label}.list")], env=genv,
                        append_extra=append,
-                       echo=True if args.verbose else "progress", name=f"check-{label}")
+                       echo=True if args.verbose else "progress", name=f"check-{label}",
+                       **vm_args)
     kunit_res, tests = results.parse_console(r.lines)
     res = list(tests)
     if kunit:
@@ -391,12 +396,31 @@ def list_results(label, out, st, args, wanted, append="", kunit=False, expect_oo
             res.append(results.Result(f"{label}:kunit:rust_kvm_shrinker", results.FAIL,
                                       f"suite did not run; console: {r.log_path}"))
     got = {t.name for t in tests}
-    for t in wanted:
-        name = f"{label}:" + t.split()[0]
+    for name in [f"{label}:" + t.split()[0] for t in wanted] + [f"{label}:{c}" for c in checks]:
         if name not in got:
             res.append(results.Result(name, results.FAIL, f"no result; console: {r.log_path}"))
+    if r.timed_out or r.rc is None:
+        res.append(results.Result(f"{label}:vm-exit", results.FAIL,
+                                  ("timed out" if r.timed_out else "no exit status") +
+                                  f"; console: {r.log_path}"))
     res.append(kernel_log_result(f"{label}:kernel-log-clean", r, expect_oom))
     return res
+
+
+# A sparse NUMA node map (vm.SPARSE_NUMA_APPEND: nodes 0 and 2 possible, 1
+# not, nr_node_ids 3): the crate's KUnit suite, the sample's selftest, then
+# tooling/guest/sparse-numa.sh checks the node map, scans the sample through
+# shrinker_debugfs on node 1 (nothing may be scanned) and on the possible
+# nodes, and unloads it with objects left.
+SPARSE_NUMA_TESTS = ["cgroup/test_rust_shrinker"]
+SPARSE_NUMA_CHECKS = ["node-map", "debugfs-scan", "rmmod"]
+
+
+def sparse_numa_results(label, out, st, args):
+    return list_results(label, out, st, args, SPARSE_NUMA_TESTS, kunit=True,
+                        command="sh /kfork/sparse-numa.sh", checks=SPARSE_NUMA_CHECKS,
+                        env={"KFORK_SPARSE_POSSIBLE": vm.SPARSE_NUMA_POSSIBLE},
+                        modules="", hold_vm=False, sparse_numa=True)
 
 
 def cmd_check(args):
@@ -419,6 +443,8 @@ def cmd_check(args):
                        selftests_dir=st, files=[(SELFTEST_LIST, "kfork/selftests.list")],
                        echo=True if args.verbose else "progress", name="check")
     all_res += vm_results(r, runs)
+    log("a sparse NUMA node map (nodes 0 and 2, not 1)")
+    all_res += sparse_numa_results("sparse-numa", out, st, args)
     all_res += no_memcg_results("memcg-disabled", out, st, args,
                                 append="cgroup_disable=memory")
     log("the kernel with CONFIG_MEMCG=n")
@@ -573,6 +599,9 @@ def main():
     sp["vm"].add_argument("--append", default="", help="extra kernel command line")
     sp["vm"].add_argument("--single-thread", action="store_true",
                           help="single-threaded TCG")
+    sp["vm"].add_argument("--sparse-numa", action="store_true",
+                          help="a sparse node map: nodes 0 and 2 possible, 1 not "
+                          "(see SPARSE_NUMA_APPEND in tooling/kforklib/vm.py)")
     for name in ("vm", "check", "demo", "bench"):
         sp[name].add_argument("--timeout", type=int, default=1800 if name == "check" else 600)
     sp["bench"].add_argument("--runs", type=int, default=3,

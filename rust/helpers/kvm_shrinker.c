@@ -2,13 +2,37 @@
 
 /*
  * Helpers for rust/kvm_shrinker: static inline functions and macros of the
- * memcg and list_lru APIs, and their !CONFIG_MEMCG variants, in one place.
+ * memcg, list_lru, NUMA node and scheduler APIs, and their !CONFIG_MEMCG
+ * variants, in one place.
  */
 
 #include <linux/cgroup.h>
 #include <linux/list_lru.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
+#include <linux/nodemask.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+
+/*
+ * nr_node_ids is a variable, and a constant without NUMA; a helper named
+ * after it would be hidden by the variable's binding.
+ */
+unsigned int rust_helper_get_nr_node_ids(void)
+{
+	return nr_node_ids;
+}
+
+/* The caller checks that 0 <= nid < nr_node_ids. */
+bool rust_helper_node_possible(int nid)
+{
+	return node_possible(nid);
+}
+
+void rust_helper_cond_resched(void)
+{
+	cond_resched();
+}
 
 bool rust_helper_mem_cgroup_disabled(void)
 {
@@ -54,6 +78,30 @@ struct mem_cgroup *rust_helper_get_mem_cgroup_from_slab_obj(void *p)
 	return memcg;
 }
 
+/*
+ * Not get_mem_cgroup_from_folio(), which reads folio_memcg() outside the
+ * RCU read lock: for a kmem folio that goes through obj_cgroup_memcg(),
+ * which lockdep checks, and the memcg may be freed meanwhile.
+ */
+struct mem_cgroup *rust_helper_get_mem_cgroup_from_page(struct page *page)
+{
+	struct mem_cgroup *memcg;
+
+	if (mem_cgroup_disabled())
+		return NULL;
+
+	rcu_read_lock();
+	memcg = folio_memcg(page_folio(page));
+	/* An uncharged page belongs to the root memcg. */
+	if (!memcg)
+		memcg = root_mem_cgroup;
+	/* As above; the root memcg is never released. */
+	while (!css_tryget(&memcg->css))
+		memcg = parent_mem_cgroup(memcg);
+	rcu_read_unlock();
+	return memcg;
+}
+
 int rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
 				       struct list_lru *lru, gfp_t gfp)
 {
@@ -74,6 +122,11 @@ struct mem_cgroup *rust_helper_get_mem_cgroup_from_slab_obj(void *p)
 	return NULL;
 }
 
+struct mem_cgroup *rust_helper_get_mem_cgroup_from_page(struct page *page)
+{
+	return NULL;
+}
+
 int rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
 				       struct list_lru *lru, gfp_t gfp)
 {
@@ -85,9 +138,4 @@ int rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
 struct mem_cgroup *rust_helper_get_current_mem_cgroup(void)
 {
 	return get_mem_cgroup_from_current();
-}
-
-struct mem_cgroup *rust_helper_get_mem_cgroup_from_page(struct page *page)
-{
-	return get_mem_cgroup_from_folio(page_folio(page));
 }

@@ -7,8 +7,9 @@
 //! their callbacks are called through the function pointers the shrinker
 //! core uses, and items go through real list_lrus.
 
-use crate::list_lru::{DisposeList, ListLru, LruItem, LruLinks};
+use crate::list_lru::{Batch, ListLru, LruItem, LruLinks};
 use crate::memcg::MemCgroup;
+use crate::node::NodeId;
 use crate::shrinker::{CountResult, ScanResult, Shrink, ShrinkControl, Shrinker, ShrinkerFlags};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -60,6 +61,17 @@ unsafe fn free_item(item: NonNull<Item>) {
     drop(unsafe { KBox::from_raw(item.as_ptr()) });
 }
 
+/// The first possible node (node 0 is not always possible).
+fn first_node() -> Option<NodeId> {
+    NodeId::possible().next()
+}
+
+/// `nr_node_ids`, as the C code sees it.
+fn nr_node_ids() -> i32 {
+    // SAFETY: Reads a variable that is written once during boot.
+    i32::try_from(unsafe { bindings::get_nr_node_ids() }).unwrap_or(i32::MAX)
+}
+
 fn shrink_control(nid: i32, nr_to_scan: usize, gfp: bindings::gfp_t) -> bindings::shrink_control {
     bindings::shrink_control {
         gfp_mask: gfp,
@@ -75,16 +87,22 @@ extern "C" fn results(_test: *mut bindings::kunit) {
     check!(CountResult::Unknown.to_raw() == 0);
     check!(CountResult::Freeable(0).to_raw() == 0);
     check!(CountResult::Empty.to_raw() == !0 - 1);
-    check!(CountResult::Freeable(usize::MAX).to_raw() == !0 - 2);
+    // Clamped to LONG_MAX: do_shrink_slab() keeps counts in a `long`.
+    check!(CountResult::Freeable(usize::MAX).to_raw() == isize::MAX as usize);
+    check!(CountResult::Freeable(isize::MAX as usize + 1).to_raw() == isize::MAX as usize);
+    check!(CountResult::Freeable(isize::MAX as usize).to_raw() == isize::MAX as usize);
     check!(ScanResult::Stop.to_raw() == !0);
-    check!(ScanResult::Freed(usize::MAX).to_raw() == !0 - 2);
+    check!(ScanResult::Freed(usize::MAX).to_raw() == isize::MAX as usize);
 }
 
 extern "C" fn shrink_control_fields(_test: *mut bindings::kunit) {
-    let mut raw = shrink_control(1, 128, bindings::GFP_KERNEL);
+    let node = first_node();
+    check!(node.is_some());
+    let Some(node) = node else { return };
+    let mut raw = shrink_control(node.as_raw(), 128, bindings::GFP_KERNEL);
     // SAFETY: `raw` lives on this stack frame for the whole test.
     let sc = unsafe { ShrinkControl::from_raw(&mut raw) };
-    check!(sc.nid() == 1);
+    check!(sc.nid() == Some(node));
     check!(sc.nr_to_scan() == 128);
     check!(sc.fs_allowed() && sc.io_allowed() && sc.may_sleep());
     check!(sc.memcg().is_none());
@@ -93,10 +111,18 @@ extern "C" fn shrink_control_fields(_test: *mut bindings::kunit) {
     check!(sc.nr_scanned() == 300);
     check!(raw.nr_scanned == 300);
 
-    let mut raw = shrink_control(0, 1, bindings::GFP_NOWAIT);
+    let mut raw = shrink_control(node.as_raw(), 1, bindings::GFP_NOWAIT);
     // SAFETY: As above.
     let sc = unsafe { ShrinkControl::from_raw(&mut raw) };
     check!(!sc.fs_allowed() && !sc.io_allowed() && !sc.may_sleep());
+
+    // shrinker_debugfs passes on any id below nr_node_ids.
+    for nid in [-1, nr_node_ids(), i32::MAX] {
+        let mut raw = shrink_control(nid, 1, bindings::GFP_KERNEL);
+        // SAFETY: As above.
+        let sc = unsafe { ShrinkControl::from_raw(&mut raw) };
+        check!(sc.nid().is_none());
+    }
 }
 
 extern "C" fn memcg_root(_test: *mut bindings::kunit) {
@@ -161,17 +187,15 @@ fn new_cache(name: &'static kernel::str::CStr) -> Option<crate::shrinker::Regist
         Shrinker::new(name, ShrinkerFlags::MEMCG_AWARE | ShrinkerFlags::NUMA_AWARE).ok()?;
     shrinker.set_seeks(2);
     shrinker
-        .register(
-            |s| {
-                // Made here so that the initialiser does not borrow `s`.
-                let lru = ListLru::new(s);
+        .register(|s| {
+            KBox::pin_init(
                 try_pin_init!(TestCache {
-                    lru <- lru,
+                    lru <- ListLru::new(s, kernel::static_lock_class!()),
                     freed: AtomicUsize::new(0),
-                })
-            },
-            GFP_KERNEL,
-        )
+                }),
+                GFP_KERNEL,
+            )
+        })
         .ok()
 }
 
@@ -179,6 +203,7 @@ extern "C" fn shrinker_callbacks(_test: *mut bindings::kunit) {
     let reg = new_cache(c_str!("rust_kvm_shrinker-kunit"));
     check!(reg.is_some());
     let Some(reg) = reg else { return };
+    let Some(node) = first_node() else { return };
     let shrinker = reg.as_raw();
     // SAFETY: `reg` keeps the shrinker registered for the whole test.
     let (count, scan) = unsafe { ((*shrinker).count_objects, (*shrinker).scan_objects) };
@@ -187,7 +212,7 @@ extern "C" fn shrinker_callbacks(_test: *mut bindings::kunit) {
         return;
     };
 
-    let mut sc = shrink_control(0, 16, bindings::GFP_KERNEL);
+    let mut sc = shrink_control(node.as_raw(), 16, bindings::GFP_KERNEL);
     // An empty list reports SHRINK_EMPTY, so memcg reclaim can clear the bit.
     // SAFETY: The shrinker core's calling convention: a registered shrinker
     // and a shrink_control used by this thread only.
@@ -199,9 +224,24 @@ extern "C" fn shrinker_callbacks(_test: *mut bindings::kunit) {
         let Some(item) = item else { return };
         // SAFETY: A new item is on no list and stays valid until removed;
         // the root lists always exist.
-        check!(unsafe { reg.lru.add(item, 0, None) });
+        check!(unsafe { reg.lru.add(item, node, None) });
     }
-    check!(reg.lru.count_one(0, None) == 3);
+    check!(reg.lru.count_one(node, None) == 3);
+
+    // Node ids that are not possible: nothing to count or scan, although
+    // the lru has items (shrinker_debugfs `scan` passes on any id below
+    // nr_node_ids, a hole of a sparse node map included).
+    for nid in (-1..=nr_node_ids()).filter(|&nid| NodeId::new(nid).is_none()) {
+        let mut bad = shrink_control(nid, 16, bindings::GFP_KERNEL);
+        // SAFETY: As above.
+        check!(unsafe { count(shrinker, &mut bad) } == CountResult::Empty.to_raw());
+        // SAFETY: As above.
+        check!(unsafe { scan(shrinker, &mut bad) } == ScanResult::Stop.to_raw());
+        // SAFETY: `bad` lives on this stack frame and is used by `sc` only.
+        let sc = unsafe { ShrinkControl::from_raw(&mut bad) };
+        check!(reg.lru.walk(sc, |it| it.stop()) == 0);
+    }
+    check!(reg.lru.count_one(node, None) == 3);
     // SAFETY: As above.
     check!(unsafe { count(shrinker, &mut sc) } == 3);
 
@@ -211,46 +251,58 @@ extern "C" fn shrinker_callbacks(_test: *mut bindings::kunit) {
     check!(freed == 2);
     check!(sc.nr_scanned == 2);
     check!(reg.freed.load(Ordering::Relaxed) == 2);
-    check!(reg.lru.count_one(0, None) == 1);
+    check!(reg.lru.count_one(node, None) == 1);
 
     // Empty the lru before the registration (and the lru) goes away.
     sc.nr_to_scan = 16;
     // SAFETY: As above.
     check!(unsafe { scan(shrinker, &mut sc) } == 1);
-    check!(reg.lru.count_node(0) == 0);
+    check!(reg.lru.count_node(node) == 0);
+}
+
+/// Adds `N` new items with values 0 to N - 1, oldest first, to the root list
+/// of `node`.
+fn add_items<const N: usize>(lru: &ListLru<Item>, node: NodeId) -> Option<[NonNull<Item>; N]> {
+    let mut items = [NonNull::dangling(); N];
+    for (value, slot) in items.iter_mut().enumerate() {
+        let item = new_item(u32::try_from(value).ok()?)?;
+        *slot = item;
+        // SAFETY: A new item is on no list and stays valid until it is
+        // taken off (the tests free items only then); the root lists always
+        // exist.
+        if !unsafe { lru.add(item, node, None) } {
+            return None;
+        }
+    }
+    Some(items)
 }
 
 extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
     let reg = new_cache(c_str!("rust_kvm_shrinker-kunit-walk"));
     check!(reg.is_some());
     let Some(reg) = reg else { return };
-    let mut items = [NonNull::dangling(); 4];
-    for (value, slot) in items.iter_mut().enumerate() {
-        let item = new_item(value as u32);
-        check!(item.is_some());
-        let Some(item) = item else { return };
-        *slot = item;
-        // SAFETY: A new item; the root lists always exist.
-        check!(unsafe { reg.lru.add(item, 0, None) });
-    }
+    let Some(node) = first_node() else { return };
+    let items = add_items::<4>(&reg.lru, node);
+    check!(items.is_some());
+    let Some(items) = items else { return };
 
-    // Oldest first: 0 is rotated, 1 skipped, 2 moved to the dispose list,
-    // 3 removed and freed with the lock dropped.
-    let mut dispose = KBox::pin_init(DisposeList::<Item>::new(), GFP_KERNEL);
-    check!(dispose.is_ok());
-    let Ok(ref mut dispose) = dispose else { return };
+    // Oldest first: 0 is rotated, 1 skipped, 2 taken off into a batch, 3
+    // taken off and freed with the lock dropped.
+    let mut batch = Batch::<Item, 4>::new();
     let mut seen = [0u32; 4];
     let mut nr = 4;
-    let removed = reg.lru.walk_one(0, None, &mut nr, |isolate| {
+    let removed = reg.lru.walk_one(node, None, &mut nr, |isolate| {
         let value = isolate.item().value;
-        seen[value as usize] += 1;
+        if let Some(n) = seen.get_mut(value as usize) {
+            *n += 1;
+        }
         match value {
             0 => isolate.rotate(),
             1 => isolate.skip(),
-            2 => isolate.remove_to(dispose.as_mut()),
+            2 => isolate.remove_into(&mut batch),
             _ => {
                 let ((), status) = isolate.remove().unlock_then(|item| {
-                    // SAFETY: Removed from the lru; nothing else refers to it.
+                    // SAFETY: Taken off the lru; nothing else refers to it.
                     unsafe { free_item(item) };
                 });
                 status
@@ -259,10 +311,12 @@ extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
     });
     check!(removed == 2);
     check!(seen == [1, 1, 1, 1]);
-    check!(reg.lru.count_one(0, None) == 2);
-    let popped = dispose.as_mut().pop();
+    check!(reg.lru.count_one(node, None) == 2);
+    check!(reg.lru.count_node(node) == 2);
+    check!(batch.as_slice() == [items[2]]);
+    let popped = batch.pop();
     check!(popped == Some(items[2]));
-    check!(dispose.is_empty());
+    check!(batch.is_empty());
     if let Some(item) = popped {
         // SAFETY: Off every list now.
         unsafe { free_item(item) };
@@ -271,7 +325,7 @@ extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
     // Rotation moved 0 behind 1: a walk of one item now sees 1.
     let mut nr = 1;
     let mut first = u32::MAX;
-    reg.lru.walk_one(0, None, &mut nr, |isolate| {
+    reg.lru.walk_one(node, None, &mut nr, |isolate| {
         first = isolate.item().value;
         isolate.skip()
     });
@@ -279,12 +333,135 @@ extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
     check!(nr == 0);
 
     for item in [items[0], items[1]] {
-        // SAFETY: Both are still on the root list of node 0.
-        check!(unsafe { reg.lru.del(item, 0, None) });
+        // SAFETY: Both are still on the root list of `node`.
+        check!(unsafe { reg.lru.del(item, node, None) });
         // SAFETY: Off the lru now.
         unsafe { free_item(item) };
     }
-    check!(reg.lru.count_node(0) == 0);
+    check!(reg.lru.count_node(node) == 0);
+}
+
+/// An item that a walk took off the lru is on no list: a later `del` of it
+/// returns `false` and changes no count. (Before, an item moved to a
+/// private list by `list_lru_isolate_move()` was still linked there, and
+/// `del` unlinked it behind that list's back and decremented the counts a
+/// second time.)
+extern "C" fn lru_remove_then_del(_test: *mut bindings::kunit) {
+    let reg = new_cache(c_str!("rust_kvm_shrinker-kunit-del"));
+    check!(reg.is_some());
+    let Some(reg) = reg else { return };
+    let Some(node) = first_node() else { return };
+    let items = add_items::<3>(&reg.lru, node);
+    check!(items.is_some());
+    let Some(items) = items else { return };
+
+    let mut batch = Batch::<Item, 2>::new();
+    let mut nr = Batch::<Item, 2>::CAPACITY;
+    let removed = reg.lru.walk_one(node, None, &mut nr, |isolate| {
+        isolate.remove_into(&mut batch)
+    });
+    check!(removed == 2 && nr == 0);
+    check!(batch.is_full());
+    check!(batch.as_slice() == [items[0], items[1]]);
+    check!(reg.lru.count_one(node, None) == 1 && reg.lru.count_node(node) == 1);
+
+    for item in [items[0], items[1]] {
+        // SAFETY: Valid (not freed yet) and on no list.
+        check!(!unsafe { reg.lru.del(item, node, None) });
+        check!(reg.lru.count_one(node, None) == 1 && reg.lru.count_node(node) == 1);
+    }
+    // The last one is still there, and counted once.
+    let mut nr = 8;
+    let mut left = 0;
+    reg.lru.walk_one(node, None, &mut nr, |isolate| {
+        left += 1;
+        isolate.skip()
+    });
+    check!(left == 1 && nr == 7);
+    // SAFETY: On the root list of `node`.
+    check!(unsafe { reg.lru.del(items[2], node, None) });
+    check!(reg.lru.count_one(node, None) == 0 && reg.lru.count_node(node) == 0);
+    // A removed item can be added again, and is counted once.
+    // SAFETY: On no list, valid; the root lists exist.
+    check!(unsafe { reg.lru.add(items[0], node, None) });
+    check!(reg.lru.count_node(node) == 1);
+    // SAFETY: On the root list of `node`.
+    check!(unsafe { reg.lru.del(items[0], node, None) });
+    check!(reg.lru.count_node(node) == 0);
+    check!(batch.drain().count() == 2 && batch.is_empty());
+    for item in items {
+        // SAFETY: Off every list, not used afterwards.
+        unsafe { free_item(item) };
+    }
+}
+
+/// A full batch ends the walk and leaves the item on the lru.
+extern "C" fn lru_batch_full(_test: *mut bindings::kunit) {
+    let reg = new_cache(c_str!("rust_kvm_shrinker-kunit-batch"));
+    check!(reg.is_some());
+    let Some(reg) = reg else { return };
+    let Some(node) = first_node() else { return };
+    let items = add_items::<3>(&reg.lru, node);
+    check!(items.is_some());
+    let Some(items) = items else { return };
+
+    let mut batch = Batch::<Item, 1>::new();
+    let mut nr = 3;
+    let removed = reg.lru.walk_one(node, None, &mut nr, |isolate| {
+        isolate.remove_into(&mut batch)
+    });
+    // The second visit found the batch full and stopped the walk there.
+    check!(removed == 1 && nr == 1);
+    check!(batch.as_slice() == [items[0]]);
+    check!(reg.lru.count_node(node) == 2);
+    check!(batch.drain().eq([items[0]]));
+    check!(batch.is_empty() && batch.pop().is_none());
+    for item in [items[1], items[2]] {
+        // SAFETY: Still on the root list of `node`.
+        check!(unsafe { reg.lru.del(item, node, None) });
+    }
+    check!(reg.lru.count_node(node) == 0);
+    for item in items {
+        // SAFETY: Off every list, not used afterwards.
+        unsafe { free_item(item) };
+    }
+}
+
+/// Node ids: out of range or not possible is `None`; every possible node
+/// has lists, empty in a new lru.
+extern "C" fn node_ids(_test: *mut bindings::kunit) {
+    let nr = nr_node_ids();
+    check!(nr >= 1);
+    check!(NodeId::new(-1).is_none());
+    check!(NodeId::new(i32::MIN).is_none());
+    check!(NodeId::new(nr).is_none());
+    check!(NodeId::new(i32::MAX).is_none());
+    check!(first_node().is_some());
+
+    let reg = new_cache(c_str!("rust_kvm_shrinker-kunit-nodes"));
+    check!(reg.is_some());
+    let Some(reg) = reg else { return };
+    let Some(memcg) = MemCgroup::current() else {
+        check!(MemCgroup::disabled());
+        return;
+    };
+    let mut last = -1;
+    for node in NodeId::possible() {
+        let nid = node.as_raw();
+        check!(nid > last && nid < nr);
+        last = nid;
+        check!(NodeId::new(nid) == Some(node));
+        check!(reg.lru.count_one(node, None) == 0);
+        check!(reg.lru.count_one(node, Some(&memcg)) == 0);
+        check!(reg.lru.count_node(node) == 0);
+        let mut nr_walk = 4;
+        check!(reg.lru.walk_node(node, &mut nr_walk, |it| it.skip()) == 0);
+        check!(nr_walk == 4);
+    }
+    // Every id below nr_node_ids is a possible node or a hole.
+    let possible = NodeId::possible().count();
+    let holes = (0..nr).filter(|&nid| NodeId::new(nid).is_none()).count();
+    check!(usize::try_from(nr).is_ok_and(|nr| possible + holes == nr));
 }
 
 extern "C" fn lru_root_memcg(_test: *mut bindings::kunit) {
@@ -296,16 +473,17 @@ extern "C" fn lru_root_memcg(_test: *mut bindings::kunit) {
     check!(reg.is_some());
     let Some(reg) = reg else { return };
     check!(reg.lru.prepare_memcg(&memcg, GFP_KERNEL).is_ok());
+    let Some(node) = first_node() else { return };
     let item = new_item(7);
     check!(item.is_some());
     let Some(item) = item else { return };
     // SAFETY: A new item; the root memcg's lists are the global ones.
-    check!(unsafe { reg.lru.add(item, 0, Some(&memcg)) });
+    check!(unsafe { reg.lru.add(item, node, Some(&memcg)) });
     // The root memcg's items live on the node's global list.
-    check!(reg.lru.count_one(0, Some(&memcg)) == 1);
-    check!(reg.lru.count_one(0, None) == 1);
+    check!(reg.lru.count_one(node, Some(&memcg)) == 1);
+    check!(reg.lru.count_one(node, None) == 1);
     // SAFETY: On the lru with the same node and memcg.
-    check!(unsafe { reg.lru.del(item, 0, Some(&memcg)) });
+    check!(unsafe { reg.lru.del(item, node, Some(&memcg)) });
     // SAFETY: Off the lru now.
     unsafe { free_item(item) };
 }
@@ -334,12 +512,15 @@ const fn suite_name(name: &[u8]) -> [kernel::ffi::c_char; 256] {
 
 // KUnit writes its per-case state into these, hence `static mut`; only the
 // KUnit executor accesses them, through the pointer in `SUITES`.
-static mut CASES: [bindings::kunit_case; 7] = [
+static mut CASES: [bindings::kunit_case; 10] = [
     kunit_case!(results),
     kunit_case!(shrink_control_fields),
     kunit_case!(memcg_root),
+    kunit_case!(node_ids),
     kunit_case!(shrinker_callbacks),
     kunit_case!(lru_walk_protocol),
+    kunit_case!(lru_remove_then_del),
+    kunit_case!(lru_batch_full),
     kunit_case!(lru_root_memcg),
     // SAFETY: An all-zero case ends the array.
     unsafe { core::mem::zeroed() },

@@ -15,8 +15,11 @@
 //!   and `SHRINKER_NUMA_AWARE`, the callbacks' context
 //!   ([`shrinker::ShrinkControl`]) and results;
 //! - [`memcg`]: refcounted memory cgroup handles;
+//! - [`node`]: ids of possible NUMA nodes, which per-node structures can
+//!   be indexed with;
 //! - [`list_lru`]: per-node, per-memcg LRU lists tied to a shrinker, with an
-//!   isolate protocol that can drop the list lock safely.
+//!   isolate protocol that takes items off in bounded batches, and can drop
+//!   the list lock safely.
 //!
 //! The crate is built into vmlinux like the `kernel` crate, and its symbols
 //! are exported, so that Rust code in loadable modules can use it. Its first
@@ -28,4 +31,5 @@
 mod kunit;
 pub mod list_lru;
 pub mod memcg;
+pub mod node;
 pub mod shrinker;

@@ -4,11 +4,12 @@
 //!
 //! C header: [`include/linux/list_lru.h`](srctree/include/linux/list_lru.h).
 //!
-//! A [`ListLru`] keeps one list per NUMA node and, if its shrinker is
-//! memcg-aware, one per node and memcg. Items embed a `struct list_head`
+//! A [`ListLru`] keeps one list per possible NUMA node and, if its shrinker
+//! is memcg-aware, one per node and memcg. Items embed a `struct list_head`
 //! (see [`LruItem`]) and are added to the list of the node and memcg their
 //! memory belongs to, so that a shrinker asked to reclaim from one memcg and
-//! node counts and walks exactly those items.
+//! node counts and walks exactly those items. Nodes are [`NodeId`]s: only
+//! the lists of possible nodes exist.
 //!
 //! # Per-memcg lists
 //!
@@ -26,17 +27,51 @@
 //! stay on the lru and remain reclaimable, now on behalf of the parent;
 //! `count` and `walk` for the dead memcg find nothing.
 //!
+//! # Ownership of items
+//!
+//! An item is on one list of the lru or on none. Its owner adds it
+//! ([`ListLru::add`]) and may take it off again ([`ListLru::del`], which
+//! returns whether it was on the lru). A walk may take it off too
+//! ([`Isolate::remove`], [`Isolate::remove_into`]): `list_lru_isolate()`
+//! unlinks it and leaves it on *no* list, so a later `del` returns `false`
+//! and changes no count. From then on the lru never touches the item again,
+//! and what happens to it is a matter between the walker and the owner, for
+//! example "whoever takes an item off the lru frees it". The walker only
+//! gets the item as a raw pointer, and needs `unsafe` and that protocol to
+//! use it.
+//!
 //! # Locking
 //!
-//! Each list has a spinlock. The isolate callback of [`ListLru::walk_one`]
-//! runs with it held. Lock order: any lock taken around `add`/`del` (for
-//! example a subsystem's own lock) comes before the lru lock, so the isolate
-//! callback may only *try* to take such locks. To do work that needs to
-//! sleep or take locks in order, the callback removes the item and drops
-//! the lru lock for a closure ([`Removed::unlock_then`]), like
-//! `shadow_lru_isolate()` in mm/workingset.c.
+//! All lists of one node share a spinlock, which `add`, `del`, `count_*`
+//! and walks take. Each lru has its own lockdep class (the key given to
+//! [`ListLru::new`]), so that the lock nesting of one user does not make
+//! lockdep report another's. The isolate callback of a walk runs with the
+//! lock held. Lock order: any lock taken around `add`/`del` (for example a
+//! subsystem's own lock) comes before the lru lock, so the isolate callback
+//! may only *try* to take such locks. The callback decides for one item at
+//! a time ([`Isolate`]):
+//!
+//! - leave it ([`Isolate::skip`]), move it to the young end
+//!   ([`Isolate::rotate`]), or end the walk ([`Isolate::stop`]);
+//! - take it off the lru and put it into a [`Batch`]
+//!   ([`Isolate::remove_into`]), to work on the batch after the walk, with
+//!   the lru lock released: this is how a shrinker frees items. Walks in
+//!   batches of a bounded size (`nr_to_walk` at most the batch's capacity)
+//!   also bound the time the lock is held; call [`cond_resched`] between
+//!   them;
+//! - take it off the lru ([`Isolate::remove`]) and either report that
+//!   ([`Removed::done`]) or drop the lock for a closure that may sleep or
+//!   take other locks in their order ([`Removed::unlock_then`]), like
+//!   `shadow_lru_isolate()` in mm/workingset.c;
+//! - drop the lock for a closure without removing the item
+//!   ([`Isolate::unlock_then`]).
+//!
+//! A closure that dropped the lock always retakes it before the walk goes
+//! on, and the walk restarts from the list's head, since the list may have
+//! changed meanwhile.
 
 use crate::memcg::MemCgroup;
+use crate::node::NodeId;
 use crate::shrinker::{CountResult, ShrinkControl, Shrinker};
 use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
@@ -46,6 +81,7 @@ use kernel::error::{to_result, Error, Result};
 use kernel::ffi::c_void;
 use kernel::init::{self, PinInit};
 use kernel::prelude::*;
+use kernel::sync::LockClassKey;
 use kernel::types::Opaque;
 
 /// The links an [`LruItem`] embeds: a `struct list_head` that points to
@@ -97,8 +133,13 @@ pub unsafe trait LruItem {
 }
 
 fn links_of<T: LruItem>(item: NonNull<T>) -> *mut bindings::list_head {
-    // SAFETY: By the `LruItem` contract, the offset is inside the object.
-    unsafe { item.as_ptr().cast::<u8>().add(T::LINKS_OFFSET).cast() }
+    // The address of the links, computed without dereferencing anything:
+    // `item` may be any pointer here, and only callers of unsafe functions
+    // promise that it points to a `T`.
+    item.as_ptr()
+        .cast::<u8>()
+        .wrapping_add(T::LINKS_OFFSET)
+        .cast()
 }
 
 /// # Safety
@@ -112,6 +153,16 @@ unsafe fn item_of<T: LruItem>(links: *mut bindings::list_head) -> NonNull<T> {
 
 fn memcg_ptr(memcg: Option<&MemCgroup>) -> *mut bindings::mem_cgroup {
     memcg.map_or(ptr::null_mut(), MemCgroup::as_raw)
+}
+
+/// Calls the kernel's `cond_resched()`: lets another task run if this one
+/// has used up its time slice. For loops that walk an lru in batches, between
+/// two batches (never inside an isolate callback, which holds a spinlock).
+pub fn cond_resched() {
+    // SAFETY: `cond_resched()` has no precondition for memory safety. Like
+    // any function that may sleep (`Mutex::lock()`, say), calling it in
+    // atomic context is a bug, which `might_sleep()` reports.
+    unsafe { bindings::cond_resched() };
 }
 
 /// A list_lru of `T`s, memcg-aware if its shrinker is.
@@ -136,37 +187,94 @@ unsafe impl<T: LruItem + Send + Sync> Send for ListLru<T> {}
 unsafe impl<T: LruItem + Send + Sync> Sync for ListLru<T> {}
 
 impl<T: LruItem> ListLru<T> {
-    /// Creates a list_lru for the items of `shrinker`. It is memcg-aware if
-    /// the shrinker is, and then sets the shrinker's memcg bits when items
-    /// are added.
+    /// Creates a list_lru for the items of `shrinker`, whose locks are in
+    /// the lockdep class `key` (give each lru its own, with
+    /// `kernel::static_lock_class!()`).
     ///
-    /// The lru records the shrinker's id, so it belongs in the shrinker's
-    /// private data (see [`Shrinker::register`]), which is dropped only
-    /// after the shrinker is freed.
-    pub fn new(shrinker: &Shrinker) -> impl PinInit<Self, Error> {
-        let memcg_aware = shrinker.is_memcg_aware();
-        #[cfg(CONFIG_MEMCG)]
-        let shrinker_id = shrinker.id();
+    /// The lru is memcg-aware if the shrinker is, and then sets the
+    /// shrinker's bit in a memcg's shrinker map when an item is added there.
+    /// `__list_lru_init()` only reads the shrinker's id: the lru belongs in
+    /// the shrinker's private data (see [`Shrinker::register`]), which is
+    /// dropped after the shrinker is freed, so that the id is not reused
+    /// meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::prelude::*;
+    /// use kvm_shrinker::list_lru::{ListLru, LruItem, LruLinks};
+    /// use kvm_shrinker::shrinker::{
+    ///     CountResult, ScanResult, Shrink, ShrinkControl, Shrinker, ShrinkerFlags,
+    /// };
+    ///
+    /// #[pin_data]
+    /// struct Item {
+    ///     #[pin]
+    ///     links: LruLinks,
+    /// }
+    ///
+    /// // SAFETY: `links` is used for this lru only.
+    /// unsafe impl LruItem for Item {
+    ///     const LINKS_OFFSET: usize = core::mem::offset_of!(Item, links);
+    /// }
+    ///
+    /// #[pin_data]
+    /// struct Cache {
+    ///     #[pin]
+    ///     lru: ListLru<Item>,
+    /// }
+    ///
+    /// impl Shrink for Cache {
+    ///     fn count_objects(&self, sc: &ShrinkControl) -> CountResult {
+    ///         self.lru.count(sc)
+    ///     }
+    ///     fn scan_objects(&self, _sc: &ShrinkControl) -> ScanResult {
+    ///         ScanResult::Stop
+    ///     }
+    /// }
+    ///
+    /// let shrinker = Shrinker::new(
+    ///     kernel::c_str!("example"),
+    ///     ShrinkerFlags::MEMCG_AWARE | ShrinkerFlags::NUMA_AWARE,
+    /// )?;
+    /// let _reg = shrinker.register(|s| {
+    ///     KBox::pin_init(
+    ///         try_pin_init!(Cache {
+    ///             lru <- ListLru::new(s, kernel::static_lock_class!()),
+    ///         }),
+    ///         GFP_KERNEL,
+    ///     )
+    /// })?;
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn new<'a>(
+        shrinker: &'a Shrinker,
+        key: &'static LockClassKey,
+    ) -> impl PinInit<Self, Error> + 'a
+    where
+        T: 'a,
+    {
         try_pin_init!(Self {
-            // SAFETY: `__list_lru_init` initialises the lru in place; on
-            // error it leaves nothing to clean up. Passing no shrinker and
-            // setting the id afterwards is what `__list_lru_init` does with
-            // a shrinker, without keeping a pointer to it in the
-            // initialiser.
+            // SAFETY: `__list_lru_init` initialises the lru in place, and on
+            // error leaves nothing to clean up. It reads the shrinker's id,
+            // and the shrinker is alive: the initialiser borrows it. `key`
+            // is static, as lockdep requires.
             lru <- unsafe {
                 init::pin_init_from_closure(move |slot: *mut Opaque<bindings::list_lru>| {
-                    let lru = Opaque::raw_get(slot);
+                    let memcg_aware = shrinker.is_memcg_aware();
+                    // Without memcg lists no shrinker bit is ever set: no
+                    // shrinker then (id -1), as `list_lru_init()` does.
+                    let shrinker = if memcg_aware {
+                        shrinker.as_raw()
+                    } else {
+                        ptr::null_mut()
+                    };
                     to_result(bindings::__list_lru_init(
-                        lru,
+                        Opaque::raw_get(slot),
                         memcg_aware,
-                        ptr::null_mut(),
-                        ptr::null_mut(),
-                    ))?;
-                    #[cfg(CONFIG_MEMCG)]
-                    {
-                        (*lru).shrinker_id = shrinker_id;
-                    }
-                    Ok::<(), Error>(())
+                        key.as_ptr(),
+                        shrinker,
+                    ))
                 })
             },
             _items: PhantomData,
@@ -196,19 +304,26 @@ impl<T: LruItem> ListLru<T> {
         })
     }
 
-    /// Adds `item` to the list of node `nid` and `memcg` (the root list for
-    /// `None`). Returns `false` if it was already on a list.
+    /// Adds `item` to the list of node `nid` and `memcg` (the node's global
+    /// list for `None` and for the root memcg). Returns `false`, and does
+    /// nothing, if it was already on a list of this lru.
     ///
     /// # Safety
     ///
-    /// - `item` is a valid `T` that stays valid and pinned until it is
-    ///   removed, by [`ListLru::del`] or by a walk;
+    /// - `item` is a valid `T` that stays valid and pinned while it is on
+    ///   the lru, that is until [`ListLru::del`] takes it off or a walk
+    ///   removes it ([`Isolate::remove`], [`Isolate::remove_into`]); the lru
+    ///   does not touch it afterwards;
     /// - the lists of `memcg` exist (see the module documentation);
-    /// - `item` is on no list (its [`LruLinks`] point to themselves), or on
-    ///   this lru with the same `nid` and `memcg`.
-    pub unsafe fn add(&self, item: NonNull<T>, nid: i32, memcg: Option<&MemCgroup>) -> bool {
-        // SAFETY: By the caller's guarantees and the type invariant.
-        unsafe { bindings::list_lru_add(self.raw(), links_of(item), nid, memcg_ptr(memcg)) }
+    /// - `item` is on no list (its [`LruLinks`] point to themselves, as
+    ///   after [`LruLinks::new`] or a removal by a walk), or on this lru
+    ///   with the same `nid` and `memcg`.
+    pub unsafe fn add(&self, item: NonNull<T>, nid: NodeId, memcg: Option<&MemCgroup>) -> bool {
+        // SAFETY: By the caller's guarantees and the type invariant; `nid`
+        // is a possible node, whose lists are initialised.
+        unsafe {
+            bindings::list_lru_add(self.raw(), links_of(item), nid.as_raw(), memcg_ptr(memcg))
+        }
     }
 
     /// Adds `item`, a slab object, to the list of its own node and memcg.
@@ -218,48 +333,58 @@ impl<T: LruItem> ListLru<T> {
     /// As for [`ListLru::add`], and `item` is a slab object (allocated with
     /// `kmalloc` or `kmem_cache_alloc`).
     pub unsafe fn add_obj(&self, item: NonNull<T>) -> bool {
-        // SAFETY: By the caller's guarantees and the type invariant.
+        // SAFETY: By the caller's guarantees and the type invariant. The
+        // node of a slab object's memory is online, hence possible.
         unsafe { bindings::list_lru_add_obj(self.raw(), links_of(item)) }
     }
 
-    /// Removes `item` from the list of node `nid` and `memcg`. Returns
-    /// `false` if it was on no list.
+    /// Takes `item` off the list of node `nid` and `memcg`. Returns `false`,
+    /// and changes no count, if it was on no list: never added, already
+    /// deleted, or removed by a walk.
     ///
     /// # Safety
     ///
-    /// `item` is a valid `T` that is on no list or on this lru with the same
+    /// `item` is a valid `T` that is on no list, or on this lru with the same
     /// `nid` and `memcg`.
-    pub unsafe fn del(&self, item: NonNull<T>, nid: i32, memcg: Option<&MemCgroup>) -> bool {
-        // SAFETY: By the caller's guarantees and the type invariant.
-        unsafe { bindings::list_lru_del(self.raw(), links_of(item), nid, memcg_ptr(memcg)) }
+    pub unsafe fn del(&self, item: NonNull<T>, nid: NodeId, memcg: Option<&MemCgroup>) -> bool {
+        // SAFETY: By the caller's guarantees and the type invariant; `nid`
+        // is a possible node.
+        unsafe {
+            bindings::list_lru_del(self.raw(), links_of(item), nid.as_raw(), memcg_ptr(memcg))
+        }
     }
 
-    /// Removes `item`, a slab object, from the list of its node and memcg.
+    /// Takes `item`, a slab object, off the list of its node and memcg.
     ///
     /// # Safety
     ///
-    /// As for [`ListLru::add_obj`].
+    /// As for [`ListLru::del`], and `item` is a slab object.
     pub unsafe fn del_obj(&self, item: NonNull<T>) -> bool {
         // SAFETY: By the caller's guarantees and the type invariant.
         unsafe { bindings::list_lru_del_obj(self.raw(), links_of(item)) }
     }
 
     /// The number of items on the list of node `nid` and `memcg`. O(1).
-    pub fn count_one(&self, nid: i32, memcg: Option<&MemCgroup>) -> usize {
-        // SAFETY: By the type invariant, the lru is initialised.
-        unsafe { bindings::list_lru_count_one(self.raw(), nid, memcg_ptr(memcg)) }
+    pub fn count_one(&self, nid: NodeId, memcg: Option<&MemCgroup>) -> usize {
+        // SAFETY: By the type invariant, the lru is initialised, and `nid`
+        // is a possible node, whose lists are.
+        unsafe { bindings::list_lru_count_one(self.raw(), nid.as_raw(), memcg_ptr(memcg)) }
     }
 
     /// The number of items of node `nid`, over all memcgs.
-    pub fn count_node(&self, nid: i32) -> usize {
-        // SAFETY: By the type invariant, the lru is initialised.
-        unsafe { bindings::list_lru_count_node(self.raw(), nid) }
+    pub fn count_node(&self, nid: NodeId) -> usize {
+        // SAFETY: As in `count_one`.
+        unsafe { bindings::list_lru_count_node(self.raw(), nid.as_raw()) }
     }
 
     /// The count for a shrinker's `count_objects`: [`CountResult::Empty`]
-    /// when the list of `sc`'s node and memcg is empty.
+    /// when the list of `sc`'s node and memcg is empty, or when `sc` names
+    /// a node that is not possible (see [`ShrinkControl::nid`]).
     pub fn count(&self, sc: &ShrinkControl) -> CountResult {
-        match self.count_one(sc.nid(), sc.memcg()) {
+        let Some(nid) = sc.nid() else {
+            return CountResult::Empty;
+        };
+        match self.count_one(nid, sc.memcg()) {
             0 => CountResult::Empty,
             n => CountResult::Freeable(n),
         }
@@ -267,10 +392,11 @@ impl<T: LruItem> ListLru<T> {
 
     /// Walks the list of node `nid` and `memcg` from its oldest item,
     /// calling `isolate` for each until `*nr_to_walk` items were visited
-    /// (it is decremented per item). Returns the number of items removed.
+    /// (it is decremented per item) or the callback stops the walk. Returns
+    /// the number of items removed.
     pub fn walk_one<F>(
         &self,
-        nid: i32,
+        nid: NodeId,
         memcg: Option<&MemCgroup>,
         nr_to_walk: &mut usize,
         mut isolate: F,
@@ -279,13 +405,13 @@ impl<T: LruItem> ListLru<T> {
         F: for<'a> FnMut(Isolate<'a, T>) -> Isolated<'a>,
     {
         let mut nr = *nr_to_walk;
-        // SAFETY: By the type invariant, the lru is initialised. The
-        // callback gets `isolate` back as its argument, which lives on this
-        // stack frame for the whole walk.
+        // SAFETY: By the type invariant, the lru is initialised, and `nid`
+        // is a possible node. The callback gets `isolate` back as its
+        // argument, which lives on this stack frame for the whole walk.
         let removed = unsafe {
             bindings::list_lru_walk_one(
                 self.raw(),
-                nid,
+                nid.as_raw(),
                 memcg_ptr(memcg),
                 Some(isolate_callback::<T, F>),
                 (&mut isolate as *mut F).cast::<c_void>(),
@@ -298,7 +424,7 @@ impl<T: LruItem> ListLru<T> {
 
     /// Walks every list of node `nid`: the global one and those of all
     /// memcgs (for example, to empty the lru before dropping it).
-    pub fn walk_node<F>(&self, nid: i32, nr_to_walk: &mut usize, mut isolate: F) -> usize
+    pub fn walk_node<F>(&self, nid: NodeId, nr_to_walk: &mut usize, mut isolate: F) -> usize
     where
         F: for<'a> FnMut(Isolate<'a, T>) -> Isolated<'a>,
     {
@@ -306,7 +432,7 @@ impl<T: LruItem> ListLru<T> {
         unsafe {
             bindings::list_lru_walk_node(
                 self.raw(),
-                nid,
+                nid.as_raw(),
                 Some(isolate_callback::<T, F>),
                 (&mut isolate as *mut F).cast::<c_void>(),
                 nr_to_walk,
@@ -315,13 +441,22 @@ impl<T: LruItem> ListLru<T> {
     }
 
     /// Walks the list of `sc`'s node and memcg for a shrinker's
-    /// `scan_objects`, visiting up to `sc.nr_to_scan()` items.
+    /// `scan_objects`, visiting up to `sc.nr_to_scan()` items. Walks
+    /// nothing, and returns 0, when `sc` names a node that is not possible.
+    ///
+    /// `nr_to_scan` is the core's batch (128 objects by default), but a user
+    /// of shrinker_debugfs `scan` may ask for any number: a shrinker that
+    /// holds the lock for each item's work should rather walk in bounded
+    /// batches, with [`ListLru::walk_one`].
     pub fn walk<F>(&self, sc: &ShrinkControl, isolate: F) -> usize
     where
         F: for<'a> FnMut(Isolate<'a, T>) -> Isolated<'a>,
     {
+        let Some(nid) = sc.nid() else {
+            return 0;
+        };
         let mut nr = sc.nr_to_scan();
-        self.walk_one(sc.nid(), sc.memcg(), &mut nr, isolate)
+        self.walk_one(nid, sc.memcg(), &mut nr, isolate)
     }
 }
 
@@ -400,7 +535,7 @@ pub struct Isolate<'a, T: LruItem> {
 
 impl<'a, T: LruItem> Isolate<'a, T> {
     /// The item. It cannot be freed while the lock is held: its owner must
-    /// remove it from the lru first, which takes the lock.
+    /// take it off the lru first, which takes the lock.
     pub fn item(&self) -> &T {
         // SAFETY: By the type invariant the item is on the list and the lock
         // is held, and items stay valid while on the list (`add`'s safety
@@ -431,18 +566,20 @@ impl<'a, T: LruItem> Isolate<'a, T> {
     /// Drops the lock for `f`, leaving the item on the list, then retakes it
     /// (`LRU_RETRY`: the walk restarts from the list's head). `f` gets the
     /// item as a raw pointer: once the lock is dropped, the item may be
-    /// removed and freed by its owner.
+    /// taken off the lru and freed by its owner.
     pub fn unlock_then<R>(self, f: impl FnOnce(NonNull<T>) -> R) -> (R, Isolated<'a>) {
         let r = with_unlocked(self.lock, || f(self.item));
         (r, Isolated::new(bindings::lru_status_LRU_RETRY))
     }
 
-    /// Removes the item from the lru (`list_lru_isolate()`). The caller now
-    /// owns the item's membership: the lru no longer refers to it.
+    /// Takes the item off the lru (`list_lru_isolate()`): it is then on no
+    /// list, and the lru never touches it again. A later [`ListLru::del`]
+    /// of it returns `false`.
     pub fn remove(self) -> Removed<'a, T> {
         // SAFETY: By the type invariant, the lock is held and the item is on
         // `list`.
         unsafe { bindings::list_lru_isolate(self.list, links_of(self.item)) };
+        // INVARIANT: The lock is still held; the item is on no list now.
         Removed {
             item: self.item,
             lock: self.lock,
@@ -450,23 +587,28 @@ impl<'a, T: LruItem> Isolate<'a, T> {
         }
     }
 
-    /// Removes the item from the lru and puts it on `dispose`, to be handled
-    /// after the walk without the lru lock (`list_lru_isolate_move()`).
-    pub fn remove_to(self, dispose: Pin<&mut DisposeList<T>>) -> Isolated<'a> {
-        // SAFETY: By the type invariant, the lock is held and the item is on
-        // `list`; `dispose` is an initialised, pinned list head.
-        unsafe {
-            bindings::list_lru_isolate_move(self.list, links_of(self.item), dispose.head.head.get())
+    /// Takes the item off the lru, as [`Isolate::remove`] does, and puts it
+    /// into `batch`, to be worked on after the walk (`LRU_REMOVED`). If the
+    /// batch is full, leaves the item on the lru and ends the walk instead
+    /// (`LRU_STOP`).
+    pub fn remove_into<const N: usize>(self, batch: &mut Batch<T, N>) -> Isolated<'a> {
+        let Some(slot) = batch.items.get_mut(batch.len) else {
+            return self.stop();
         };
-        Isolated::new(bindings::lru_status_LRU_REMOVED)
+        let removed = self.remove();
+        *slot = removed.item;
+        // INVARIANT: `slot` was the first free one; it holds an item that
+        // was just taken off an lru.
+        batch.len += 1;
+        removed.done()
     }
 }
 
-/// An item just removed from the lru by [`Isolate::remove`], lock still held.
+/// An item just taken off the lru by [`Isolate::remove`], lock still held.
 ///
 /// # Invariants
 ///
-/// `lock` is held; `item` is on no lru list.
+/// `lock` is held; `item` is on no list.
 pub struct Removed<'a, T: LruItem> {
     item: NonNull<T>,
     lock: *mut bindings::spinlock_t,
@@ -506,62 +648,98 @@ fn with_unlocked<R>(lock: *mut bindings::spinlock_t, f: impl FnOnce() -> R) -> R
     r
 }
 
-/// A private list of items removed from a [`ListLru`] by
-/// [`Isolate::remove_to`], to be processed after the walk.
+/// Up to `N` items taken off a [`ListLru`] by [`Isolate::remove_into`], to
+/// be worked on after the walk, without the lru lock.
+///
+/// A batch holds raw pointers only: the lru no longer refers to these items
+/// and writes nothing to them, and whether they are still valid is up to
+/// the protocol between the walker and the items' owner (for example "the
+/// walker frees what it removes"). Using one needs `unsafe` and that
+/// protocol. A batch dropped with items in it forgets them.
+///
+/// Walks that fill a batch visit at most its capacity (`nr_to_walk` =
+/// [`Batch::CAPACITY`]); the walk stops if it is full anyway.
 ///
 /// # Invariants
 ///
-/// `head` is an initialised list head, and every entry on it is the links of
-/// a `T` that is on no lru.
-#[pin_data(PinnedDrop)]
-pub struct DisposeList<T: LruItem> {
-    #[pin]
-    head: LruLinks,
-    _items: PhantomData<T>,
+/// `len <= N`, and the first `len` entries of `items` are items that a walk
+/// took off a `ListLru<T>`.
+///
+/// # Examples
+///
+/// ```
+/// use kvm_shrinker::list_lru::{Batch, LruItem, LruLinks};
+///
+/// struct Item {
+///     links: LruLinks,
+/// }
+///
+/// // SAFETY: `links` is used for one lru only.
+/// unsafe impl LruItem for Item {
+///     const LINKS_OFFSET: usize = core::mem::offset_of!(Item, links);
+/// }
+///
+/// let mut batch = Batch::<Item, 16>::new();
+/// assert!(batch.is_empty() && !batch.is_full());
+/// assert_eq!(Batch::<Item, 16>::CAPACITY, 16);
+/// assert_eq!(batch.drain().count(), 0);
+/// ```
+pub struct Batch<T: LruItem, const N: usize> {
+    items: [NonNull<T>; N],
+    len: usize,
 }
 
-impl<T: LruItem> DisposeList<T> {
-    /// An empty list.
-    pub fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
-            head <- LruLinks::new(),
-            _items: PhantomData,
-        })
+impl<T: LruItem, const N: usize> Batch<T, N> {
+    /// How many items the batch holds at most.
+    pub const CAPACITY: usize = N;
+
+    /// An empty batch.
+    pub fn new() -> Self {
+        // INVARIANT: No item yet.
+        Self {
+            items: [NonNull::dangling(); N],
+            len: 0,
+        }
     }
 
-    /// Whether the list is empty.
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the batch has no item.
     pub fn is_empty(&self) -> bool {
-        let head = self.head.head.get();
-        // SAFETY: By the type invariant, `head` is initialised.
-        unsafe { (*head).next == head }
+        self.len == 0
     }
 
-    /// Takes the first item off the list.
-    pub fn pop(self: Pin<&mut Self>) -> Option<NonNull<T>> {
-        if self.is_empty() {
-            return None;
-        }
-        let head = self.head.head.get();
-        // SAFETY: By the type invariant, the list is well formed and its
-        // first entry is the links of a `T`; unlinking it and pointing it to
-        // itself is `list_del_init()`.
-        unsafe {
-            let entry = (*head).next;
-            let next = (*entry).next;
-            (*head).next = next;
-            (*next).prev = head;
-            (*entry).next = entry;
-            (*entry).prev = entry;
-            Some(item_of::<T>(entry))
-        }
+    /// Whether the batch has `N` items.
+    pub fn is_full(&self) -> bool {
+        self.len >= N
+    }
+
+    /// The items, in the order the walk removed them.
+    pub fn as_slice(&self) -> &[NonNull<T>] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Takes the most recently removed item out of the batch.
+    pub fn pop(&mut self) -> Option<NonNull<T>> {
+        let last = self.len.checked_sub(1)?;
+        let item = self.items.get(last).copied();
+        self.len = last;
+        item
+    }
+
+    /// Empties the batch, returning its items in the order the walk removed
+    /// them.
+    pub fn drain(&mut self) -> impl Iterator<Item = NonNull<T>> {
+        let len = core::mem::take(&mut self.len);
+        self.items.into_iter().take(len)
     }
 }
 
-#[pinned_drop]
-impl<T: LruItem> PinnedDrop for DisposeList<T> {
-    fn drop(mut self: Pin<&mut Self>) {
-        // Items left here belong to nobody but their owner; unlink them so
-        // that none points to this list head once it is gone.
-        while self.as_mut().pop().is_some() {}
+impl<T: LruItem, const N: usize> Default for Batch<T, N> {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -13,25 +13,48 @@
 //! shrinker and waits for running callbacks to finish, and only then drops
 //! the private data: a callback can never see freed data.
 //!
+//! # Reclaim context
+//!
+//! The shrinker core calls `count_objects` and then `scan_objects` with a
+//! [`ShrinkControl`] naming a NUMA node and a memcg:
+//!
+//! - global reclaim (kswapd, direct reclaim outside any memcg limit,
+//!   `drop_caches`) goes over each node it reclaims and over every memcg,
+//!   from the root down: every shrinker is called with the root memcg, and
+//!   memcg-aware shrinkers also with each other memcg whose bit for this
+//!   shrinker and node is set (list_lrus set it when an item is added);
+//! - memcg reclaim (`memory.max`, `memory.high`, `memory.reclaim`) goes
+//!   over the memcg under pressure and its descendants, and calls only
+//!   memcg-aware shrinkers, for the memcgs whose bit is set;
+//! - shrinker_debugfs (`CONFIG_SHRINKER_DEBUG`) calls them with the memcg
+//!   and node a user names in its `count` and `scan` files.
+//!
+//! With memcg disabled at boot (`cgroup_disable=memory`) or compiled out,
+//! there is no memcg at all and every call gets `None`; see
+//! [`ShrinkControl::nid`] and [`ShrinkControl::memcg`] for the details.
+//!
+//! # Results
+//!
 //! The C API encodes special cases as reserved return values: a count of
 //! `SHRINK_EMPTY` means "no objects at all" and lets memcg reclaim clear the
 //! shrinker's bit for that memcg, a count of 0 means "nothing to free right
 //! now", and a scan result of `SHRINK_STOP` means "cannot make progress in
 //! this context". [`CountResult`] and [`ScanResult`] keep those cases apart,
 //! so that a shrinker cannot return one of them by accident (say, a count
-//! that happens to equal `SHRINK_EMPTY`).
+//! that happens to equal `SHRINK_EMPTY`). Counts are clamped to `LONG_MAX`,
+//! since the core keeps them in a `long`.
 
 use crate::memcg::MemCgroup;
+use crate::node::NodeId;
 use core::mem::ManuallyDrop;
 use core::ops::{BitOr, Deref};
 use core::pin::Pin;
 use core::ptr::NonNull;
-use kernel::alloc::{Flags, KBox};
+use kernel::alloc::KBox;
 use kernel::bindings;
 use kernel::c_str;
-use kernel::error::{code::ENOMEM, Error, Result};
+use kernel::error::{code::ENOMEM, Result};
 use kernel::ffi::{c_int, c_long, c_ulong, c_void};
-use kernel::init::{InPlaceInit, PinInit};
 use kernel::str::CStr;
 use kernel::types::Opaque;
 
@@ -51,7 +74,9 @@ const _: () = assert!(SHRINK_STOP == c_ulong::MAX && SHRINK_EMPTY == c_ulong::MA
 /// assert_eq!(CountResult::Freeable(3).to_raw(), 3);
 /// assert_eq!(CountResult::Unknown.to_raw(), 0);
 /// assert_ne!(CountResult::Empty.to_raw(), 0);
-/// // A huge count never turns into one of the reserved values.
+/// // A huge count is clamped to `LONG_MAX`, which the core's `long` holds,
+/// // and so never turns into one of the reserved values.
+/// assert_eq!(CountResult::Freeable(usize::MAX).to_raw(), isize::MAX as usize);
 /// assert!(CountResult::Freeable(usize::MAX).to_raw() < CountResult::Empty.to_raw());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +113,7 @@ impl CountResult {
 /// use kvm_shrinker::shrinker::ScanResult;
 ///
 /// assert_eq!(ScanResult::Freed(7).to_raw(), 7);
+/// assert_eq!(ScanResult::Freed(usize::MAX).to_raw(), isize::MAX as usize);
 /// assert!(ScanResult::Freed(usize::MAX).to_raw() < ScanResult::Stop.to_raw());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,10 +137,16 @@ impl ScanResult {
     }
 }
 
-/// Clamps a count below the reserved values `SHRINK_EMPTY` and `SHRINK_STOP`.
+/// The largest count the shrinker core can take: `do_shrink_slab()` keeps
+/// counts in a `long`, where anything above `LONG_MAX` would be negative.
+const COUNT_MAX: c_ulong = c_long::MAX as c_ulong;
+const _: () = assert!(COUNT_MAX < SHRINK_EMPTY && COUNT_MAX < SHRINK_STOP);
+
+/// Clamps a count to `LONG_MAX`, which also keeps it below the reserved
+/// values `SHRINK_EMPTY` and `SHRINK_STOP`.
 fn clamp_count(n: usize) -> c_ulong {
     // The kernel's `c_ulong` is `usize`.
-    n.min(SHRINK_EMPTY - 1)
+    n.min(COUNT_MAX)
 }
 
 /// The reclaim context of one shrinker callback (`struct shrink_control`).
@@ -152,10 +184,24 @@ impl ShrinkControl {
         unsafe { self.0.get().read() }
     }
 
-    /// The NUMA node to reclaim from (0 for shrinkers that are not
-    /// NUMA-aware).
-    pub fn nid(&self) -> i32 {
-        self.raw().nid
+    /// The NUMA node to count or reclaim objects of, or `None` if the core
+    /// passed a node that is not possible.
+    ///
+    /// Where the node id comes from:
+    ///
+    /// - reclaim and `drop_caches` pass the node being reclaimed, an online
+    ///   node. They pass it to shrinkers that are not NUMA-aware
+    ///   ([`ShrinkerFlags::NUMA_AWARE`]) too: the core only keeps their
+    ///   deferred work under node 0, and calls them once per node;
+    /// - shrinker_debugfs `count` asks NUMA-aware shrinkers about every
+    ///   possible node, and the others about node 0;
+    /// - shrinker_debugfs `scan` passes the number a user wrote, which the
+    ///   core only checks to be below `nr_node_ids`. In a sparse node map
+    ///   (nodes 0 and 2, say) that can be a node that is not possible and
+    ///   has no per-node structures at all: this returns `None` then, and
+    ///   there is nothing to count or scan.
+    pub fn nid(&self) -> Option<NodeId> {
+        NodeId::new(self.raw().nid)
     }
 
     /// How many objects the shrinker core asks this call to scan.
@@ -184,8 +230,20 @@ impl ShrinkControl {
         unsafe { (*self.0.get()).nr_scanned = nr };
     }
 
-    /// The memcg to reclaim from: `None` for global reclaim of a shrinker
-    /// that is not memcg-aware, or when memcg is disabled.
+    /// The memcg to count or reclaim objects of.
+    ///
+    /// Global reclaim (kswapd, direct reclaim outside a memcg limit,
+    /// `drop_caches`) passes the root memcg to every shrinker, and each
+    /// other memcg with objects to memcg-aware ones; memcg reclaim passes
+    /// the memcgs under pressure to memcg-aware shrinkers; shrinker_debugfs
+    /// passes the memcg whose inode number the user gave to memcg-aware
+    /// shrinkers.
+    ///
+    /// `None` when memcg is disabled at boot (`cgroup_disable=memory`) or
+    /// compiled out (`CONFIG_MEMCG=n`), and from shrinker_debugfs for a
+    /// shrinker that is not memcg-aware. For a
+    /// [`crate::list_lru::ListLru`], `None` and the root memcg both name the
+    /// node's global list.
     pub fn memcg(&self) -> Option<&MemCgroup> {
         let memcg = self.raw().memcg;
         if memcg.is_null() {
@@ -223,7 +281,8 @@ impl ShrinkControl {
 pub struct ShrinkerFlags(u32);
 
 impl ShrinkerFlags {
-    /// No flags: a global shrinker, called with node 0 and no memcg.
+    /// No flags: a shrinker called in global reclaim only, once per node
+    /// reclaimed (see [`ShrinkControl::nid`]).
     pub const NONE: Self = Self(0);
     /// Called per NUMA node (`SHRINKER_NUMA_AWARE`).
     pub const NUMA_AWARE: Self = Self(bindings::SHRINKER_NUMA_AWARE);
@@ -319,17 +378,20 @@ impl Shrinker {
         unsafe { (*self.ptr.as_ptr()).id }
     }
 
-    /// Builds the private data with `init` (which may tie list_lrus to this
-    /// shrinker) and registers the shrinker.
+    /// Builds the private data with `init` and registers the shrinker.
+    ///
+    /// `init` gets the shrinker, to tie list_lrus to it
+    /// ([`crate::list_lru::ListLru::new`]), and allocates the data, for
+    /// example with `KBox::pin_init()`; the initialiser of a list_lru
+    /// borrows the shrinker, so it must be run inside `init`.
     ///
     /// On error the shrinker is freed and nothing is registered.
-    pub fn register<T, I, F>(self, init: F, flags: Flags) -> Result<Registration<T>>
+    pub fn register<T, F>(self, init: F) -> Result<Registration<T>>
     where
         T: Shrink,
-        I: PinInit<T, Error>,
-        F: FnOnce(&Shrinker) -> I,
+        F: FnOnce(&Shrinker) -> Result<Pin<KBox<T>>>,
     {
-        let data = KBox::pin_init(init(&self), flags)?;
+        let data = init(&self)?;
         let this = ManuallyDrop::new(self);
         let ptr = this.ptr.as_ptr();
         // SAFETY: By the type invariant the shrinker is valid and not yet

@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 
-from .common import REPO, KforkError, log, path, run, run_logged, tree_dir
+from .common import REPO, KforkError, git, log, path, run, run_logged, tree_dir
 
 VARIANTS = {
     # name: config fragments merged, in order, on top of tinyconfig
@@ -163,6 +163,20 @@ def selftests(variant="qemu"):
     if not os.path.isdir(hdrs):
         raise KforkError(f"no uapi headers in {hdrs}: build the kernel first")
     st_out = path("build", "selftests")
+    # The output directory serves every tree assembled here (from any
+    # worktree of this repository), and make only compares times: a test
+    # source that assembly wrote back to an older version (another
+    # worktree's series) looks older than the binary built from the newer
+    # one, and the stale binary would run. So a new tree commit builds from
+    # scratch (about 15 s).
+    stamp = os.path.join(st_out, ".kfork-tree-commit")
+    head = git(tree_dir(), "rev-parse", "HEAD")
+    built_for = None
+    if os.path.exists(stamp):
+        with open(stamp) as f:
+            built_for = f.read().strip()
+    if built_for != head:
+        shutil.rmtree(st_out, ignore_errors=True)
     os.makedirs(st_out, exist_ok=True)
     t = run_logged(["make", "-C", os.path.join(tree_dir(), "tools/testing/selftests/kvm"),
                     f"OUTPUT={st_out}", f"KHDR_INCLUDES=-isystem {hdrs}",
@@ -185,6 +199,8 @@ def selftests(variant="qemu"):
             or os.path.getmtime(helper) < os.path.getmtime(helper_src)):
         run(["gcc", "-static", "-O2", "-Wall", "-isystem", hdrs, "-o", helper,
              helper_src])
+    with open(stamp, "w") as f:
+        f.write(head + "\n")
     log(f"KVM selftests built in {t:.0f}s: {st_out}")
     return st_out
 

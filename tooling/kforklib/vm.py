@@ -106,20 +106,42 @@ def qemu_cmd(bzimage, initrd, append, mem_mb=3072, smp=2, numa_nodes=2,
     return cmd
 
 
+# A sparse NUMA node map: nodes 0 and 2 are possible, node 1 is not, and
+# nr_node_ids is 3.  QEMU cannot declare it ("numa: Node ID missing: 1"), and
+# Linux numbers ACPI proximity domains densely anyway, so the hole is made by
+# the guest kernel: QEMU gives it 2 GiB and no NUMA topology (a single dummy
+# node), numa=fake=3U splits that node by address into three fake nodes of
+# 704 MiB (the uniform split ignores holes), and memmap= reserves the range
+# of the middle one, [672 MiB, 1440 MiB).  A fake node without RAM is dropped
+# from the possible map, so node 1 never exists, and the two vCPUs are
+# spread over nodes 0 and 2.
+SPARSE_NUMA_MEM_MB = 2048
+SPARSE_NUMA_APPEND = "numa=fake=3U memmap=768M$672M"
+SPARSE_NUMA_POSSIBLE = "0,2"
+
+
 def run_command(kernel_out, command, timeout=600, modules="kvm_amd:npt=0,nested=1",
                 selftests_dir=None, files=(), append_extra="", env=None,
-                echo=True, single_thread=False, hold_vm=True, name="vm"):
+                echo=True, single_thread=False, hold_vm=True, name="vm",
+                sparse_numa=False):
     """Boot, run `command` in the guest, return a VmResult (never raises on
-    a guest failure; raises KforkError only when the host side is broken)."""
+    a guest failure; raises KforkError only when the host side is broken).
+    With `sparse_numa`, the guest has the node map of SPARSE_NUMA_APPEND."""
     bzimage = os.path.join(kernel_out, "arch", "x86", "boot", "bzImage")
     if not os.path.exists(bzimage):
         raise KforkError(f"no kernel at {bzimage}: run `make kernel` first")
     genv = {"KFORK_MODULES": modules, "KFORK_HOLD_VM": 1 if hold_vm else 0}
     genv.update(env or {})
     initrd = make_initramfs(kernel_out, command, genv, selftests_dir, files)
+    if sparse_numa:
+        append_extra = f"{SPARSE_NUMA_APPEND} {append_extra}"
     append = ("console=ttyS0 panic=-1 oops=panic rdinit=/init "
               "kunit.stats_enabled=1 " + append_extra).strip()
-    cmd = qemu_cmd(bzimage, initrd, append, single_thread=single_thread)
+    if sparse_numa:
+        cmd = qemu_cmd(bzimage, initrd, append, mem_mb=SPARSE_NUMA_MEM_MB,
+                       numa_nodes=0, single_thread=single_thread)
+    else:
+        cmd = qemu_cmd(bzimage, initrd, append, single_thread=single_thread)
     os.makedirs(path("logs"), exist_ok=True)
     log_path = path("logs", f"{name}-console-{time.strftime('%Y%m%d-%H%M%S')}.log")
     log(f"booting {bzimage} under QEMU TCG (timeout {timeout}s); console log: "

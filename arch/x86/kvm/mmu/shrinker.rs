@@ -6,49 +6,60 @@
 //!
 //! Every shadow page (`struct kvm_mmu_page` of the shadow MMU, including the
 //! nested shadow pages of an L2 guest under the TDP MMU) is on one list_lru
-//! from its allocation until it is freed. The list of a page is that of the
-//! memcg its header is charged to (the task that topped up the vCPU's MMU
-//! caches) and of the NUMA node of its page table page. Reclaim therefore
-//! counts and frees exactly the pages of the memcg and node under pressure,
-//! and `count_objects` is O(1).
+//! from its allocation until it is freed, except while a scan holds it. The
+//! list of a page is that of the memcg its header is charged to (the task
+//! that topped up the vCPU's MMU caches) and of the NUMA node of its page
+//! table page. Reclaim therefore counts and frees exactly the pages of the
+//! memcg and node under pressure, and `count_objects` is O(1).
 //!
 //! # Victim policy
 //!
 //! The list is in allocation order, oldest first, and a scan visits it as a
-//! clock:
+//! clock, each page at most once per scan call:
 //!
-//! - active roots (`root_count != 0`) are never freed; they are rotated;
+//! - active roots (`root_count != 0`) are never freed; they go back to the
+//!   young end;
 //! - pages already being zapped (invalid) are left to their owner;
 //! - obsolete pages (from an older MMU generation) are freed first, at no
 //!   cost to the guest;
-//! - leaf pages (level 1) are the victims: a leaf page whose SPTEs were
-//!   accessed since the last visit has their Accessed bits cleared and is
-//!   rotated (second chance); one that was not accessed is freed;
-//! - upper-level pages are rotated: zapping one forces the guest to rebuild
-//!   it on its next access below it, and frees no more than itself. They are
-//!   freed only under high pressure, that is, when a walk found no leaf page
-//!   at all on the list of this memcg and node.
+//! - any other page is young if the processor walked through it since the
+//!   last visit: the Accessed bit of a parent SPTE that points to it is set.
+//!   A young page has those bits cleared and a second chance; a cold page is
+//!   freed, whatever its level: nothing walked through it, so no
+//!   translation below it was used either. The leaf SPTEs' own Accessed
+//!   bits, which the host's page aging reads through the MMU notifiers, are
+//!   never touched.
 //!
-//! # Locking
+//! # Batches and locking
 //!
 //! Lock order: `kvm->srcu` (read), `kvm->mmu_lock`, list_lru lock. KVM adds
 //! and deletes pages under `mmu_lock`, which nests the lru lock inside it.
-//! The isolate callback runs with the lru lock held, so it only ever
-//! *tries* to take a VM's `mmu_lock` (srcu read locks never block). The
-//! shrinker never takes `kvm_lock`.
+//!
+//! A scan works in batches of at most [`BATCH`] pages of one VM. Under the
+//! lru lock it only takes the batch's pages off the list: it tries to take
+//! the VM's `mmu_lock` (it must not wait for it under the lru lock; srcu
+//! read locks never wait) and moves on to the next VM's batch at the first
+//! page of another VM. Then, with the lru lock dropped and `mmu_lock` held,
+//! it inspects, ages and zaps the pages, puts back the ones it keeps,
+//! flushes the TLBs once, frees the zapped pages, unlocks the VM and
+//! reschedules if needed. So the lru lock, which on 6.12 covers every
+//! memcg's list of a node, is held for a few list operations per batch,
+//! never for page table work, and a scan of any size ends in bounded steps.
 //!
 //! # VM lifetime
 //!
-//! A page is deleted from the lru, under the lru lock, before it is freed,
-//! and every shadow page of a VM is freed, under its `mmu_lock`, before the
-//! VM is freed. So while the callback holds the lru lock and sees a page,
-//! the page and its VM are alive; once the callback holds the VM's
-//! `mmu_lock`, the VM stays alive until it is released, because teardown
-//! must take `mmu_lock` to free this page. A batch ends by releasing that
-//! lock and never touches the VM afterwards. The shrinker is registered
-//! and freed by kvm.ko's vendor module init and exit, when no VM exists;
-//! `shrinker_free()` waits for running callbacks, so kvm.ko cannot be
-//! unloaded under a running scan.
+//! A page is deleted from the lru, under the lru lock, before it is freed;
+//! KVM frees pages under `mmu_lock`, and every shadow page of a VM before
+//! the VM. So while the walk holds the lru lock and sees a page, the page
+//! and its VM are alive; once it holds the VM's `mmu_lock`, the VM stays
+//! alive until it is released, because teardown must take `mmu_lock` to
+//! free the VM's last pages. The pages of a batch are off the lru, so KVM
+//! cannot delete them there, but it frees them only under `mmu_lock`, which
+//! the batch holds until it ends. A batch ends by releasing the srcu read
+//! lock, then `mmu_lock`, and touches nothing of the VM afterwards. The
+//! shrinker is registered and freed by kvm.ko's vendor module init and
+//! exit, when no VM exists; `shrinker_free()` waits for running callbacks,
+//! so kvm.ko cannot be unloaded under a running scan.
 
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -58,8 +69,9 @@ use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::stack_pin_init;
 use kernel::types::ARef;
-use kvm_shrinker::list_lru::{Isolate, Isolated, ListLru, LruItem, LruLinks};
+use kvm_shrinker::list_lru::{self, Batch, Isolate, Isolated, ListLru, LruItem, LruLinks};
 use kvm_shrinker::memcg::MemCgroup;
+use kvm_shrinker::node::NodeId;
 use kvm_shrinker::shrinker::{
     CountResult, Registration, ScanResult, Shrink, ShrinkControl, Shrinker, ShrinkerFlags,
 };
@@ -67,56 +79,41 @@ use kvm_shrinker::shrinker::{
 const __LOG_PREFIX: &[u8] = b"kvm\0";
 
 /// `struct kvm`, which this file only passes back to C.
-#[repr(C)]
-struct Kvm {
-    _opaque: [u8; 0],
-}
+type Kvm = bindings::kvm;
 
 /// `DEFAULT_SEEKS`. The clock policy protects recently used pages, so the
 /// shrinker does not need to look more expensive than other caches.
 const SEEKS: u32 = 2;
 
-// The C entry points of arch/x86/kvm/mmu/mmu.c, declared in shrinker.h;
-// keep the two in sync. They work on the `lru_link` of a shadow page and
-// hide every other field of `struct kvm_mmu_page`.
-extern "C" {
-    /// The VM of the shadow page; the caller holds the lru lock.
-    fn kvm_mmu_shrink_sp_kvm(link: *mut bindings::list_head) -> *mut Kvm;
-    /// Read-locks `kvm->srcu` and tries to write-lock `kvm->mmu_lock`.
-    /// Returns the srcu index, or a negative value (nothing held).
-    fn kvm_mmu_shrink_trylock(kvm: *mut Kvm) -> c_int;
-    /// Releases what [`kvm_mmu_shrink_trylock`] took.
-    fn kvm_mmu_shrink_unlock(kvm: *mut Kvm, srcu_idx: c_int);
-    /// The `SP_*` description of the page; with `age`, also tests and
-    /// clears the Accessed bits of its leaf SPTEs. `mmu_lock` held.
-    fn kvm_mmu_shrink_inspect(kvm: *mut Kvm, link: *mut bindings::list_head, age: bool) -> c_uint;
-    /// Zaps the page onto `invalid_list`; returns the number of pages
-    /// zapped (with unsync children). `mmu_lock` held.
-    fn kvm_mmu_shrink_zap(
-        kvm: *mut Kvm,
-        link: *mut bindings::list_head,
-        invalid_list: *mut bindings::list_head,
-    ) -> c_ulong;
-    /// Flushes remote TLBs once and frees the pages of `invalid_list`;
-    /// adds `nr_zapped` to the VM's `mmu_shrinker_freed` stat. `mmu_lock`
-    /// held, lru lock not held.
-    fn kvm_mmu_shrink_commit(
-        kvm: *mut Kvm,
-        invalid_list: *mut bindings::list_head,
-        nr_zapped: c_ulong,
-    );
+/// The most pages a batch takes off the lru under one lock hold.
+const BATCH: usize = 32;
+
+// What `kvm_mmu_shrink_inspect()` returns, as shrinker.h defines it (the
+// policy does not look at the page's level, KVM_MMU_SHRINK_LEVEL_MASK).
+/// The page is an active root.
+const SP_ROOT: c_uint = bindings::KVM_MMU_SHRINK_ROOT;
+/// The page is being zapped.
+const SP_INVALID: c_uint = bindings::KVM_MMU_SHRINK_INVALID;
+/// The page belongs to an older MMU generation.
+const SP_OBSOLETE: c_uint = bindings::KVM_MMU_SHRINK_OBSOLETE;
+/// A walk went through the page since the last aging.
+const SP_YOUNG: c_uint = bindings::KVM_MMU_SHRINK_YOUNG;
+
+/// Checks, when this file builds, that a function it defines for C has the
+/// type that shrinker.h declares.
+macro_rules! declared_as_in_shrinker_h {
+    ($name:ident: $ty:ty) => {
+        const _: [$ty; 2] = [bindings::$name, $name];
+    };
 }
 
-/// Mask of the page's level (1 for a leaf page table) in an inspection.
-const SP_LEVEL_MASK: c_uint = 0xf;
-/// The page is an active root.
-const SP_ROOT: c_uint = 1 << 4;
-/// The page is being zapped.
-const SP_INVALID: c_uint = 1 << 5;
-/// The page belongs to an older MMU generation.
-const SP_OBSOLETE: c_uint = 1 << 6;
-/// A leaf SPTE of the page was accessed since the last aging.
-const SP_YOUNG: c_uint = 1 << 7;
+declared_as_in_shrinker_h!(kvm_mmu_shrinker_init: unsafe extern "C" fn() -> c_int);
+declared_as_in_shrinker_h!(kvm_mmu_shrinker_exit: unsafe extern "C" fn());
+declared_as_in_shrinker_h!(kvm_mmu_shrinker_lru: unsafe extern "C" fn() -> *mut bindings::list_lru);
+declared_as_in_shrinker_h!(kvm_mmu_shrinker_add:
+    unsafe extern "C" fn(*mut bindings::list_head, *const c_void, c_int));
+declared_as_in_shrinker_h!(kvm_mmu_shrinker_del:
+    unsafe extern "C" fn(*mut bindings::list_head, *const c_void, c_int));
 
 /// The `lru_link` of a shadow page.
 #[repr(transparent)]
@@ -131,81 +128,69 @@ fn link_ptr(link: NonNull<SpLink>) -> *mut bindings::list_head {
     link.as_ptr().cast()
 }
 
-/// What a walk may free.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pressure {
-    /// Obsolete and cold leaf pages; young leaf pages are aged.
-    Normal,
-    /// Also upper-level pages (no leaf page was left to free).
-    High,
-}
-
 /// What to do with one page.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Action {
+    /// Free it.
     Zap,
-    Rotate,
-    Skip,
+    /// Keep it, at the young end of the list.
+    Keep,
 }
 
 /// The victim policy (see the module documentation), for a page described
-/// by `info` from `kvm_mmu_shrink_inspect()`.
-fn decide(info: c_uint, pressure: Pressure) -> Action {
-    if info & SP_INVALID != 0 {
-        return Action::Skip;
+/// by `kvm_mmu_shrink_inspect()`.
+fn decide(info: c_uint) -> Action {
+    if info & (SP_INVALID | SP_ROOT) != 0 {
+        return Action::Keep;
     }
-    if info & SP_ROOT != 0 {
-        return Action::Rotate;
-    }
-    if info & SP_OBSOLETE != 0 {
+    if info & SP_OBSOLETE != 0 || info & SP_YOUNG == 0 {
         return Action::Zap;
     }
-    if info & SP_LEVEL_MASK == 1 {
-        if pressure == Pressure::Normal && info & SP_YOUNG != 0 {
-            return Action::Rotate;
-        }
-        return Action::Zap;
-    }
-    match pressure {
-        Pressure::High => Action::Zap,
-        Pressure::Normal => Action::Rotate,
-    }
+    Action::Keep
 }
 
-/// The pages of one VM zapped by a walk, flushed and freed together.
-///
-/// It must be ended with [`VmBatch::finish`], outside the lru lock.
+/// The current time in ns (`ktime_get()`).
+fn now_ns() -> i64 {
+    // SAFETY: Always safe to call.
+    unsafe { bindings::ktime_get() }
+}
+
+/// Pages of one VM taken off the lru, to be handled without the lru lock.
 ///
 /// # Invariants
 ///
-/// This batch holds `kvm`'s `mmu_lock` for write and its srcu read lock
-/// `srcu_idx`, which keep the VM alive. `invalid` is an initialised list
-/// head holding the pages zapped so far, `zapped` of them with children.
+/// The batch holds `kvm`'s `mmu_lock` for write and its srcu read lock
+/// `srcu_idx`, which keep the VM alive. `pages` are distinct shadow pages of
+/// `kvm` that were taken off the lru under its lock while `mmu_lock` was
+/// held, and that are on no list.
 #[must_use]
 struct VmBatch {
     kvm: NonNull<Kvm>,
     srcu_idx: c_int,
-    invalid: *mut bindings::list_head,
-    zapped: c_ulong,
+    pages: Batch<SpLink, BATCH>,
 }
 
 impl VmBatch {
-    /// Tries to lock `kvm` for a batch that collects its pages on `invalid`.
+    /// Tries to lock `kvm` for a batch.
     ///
     /// # Safety
     ///
-    /// `kvm` is alive (the caller holds the lru lock and sees one of its
-    /// pages), and `invalid` is an empty, initialised list head that
-    /// outlives the batch.
-    unsafe fn try_lock(kvm: NonNull<Kvm>, invalid: *mut bindings::list_head) -> Option<Self> {
+    /// `kvm` is alive: the caller holds the lru lock and sees one of its
+    /// pages on the lru.
+    unsafe fn try_lock(kvm: NonNull<Kvm>) -> Option<Self> {
         // SAFETY: The VM is alive (caller's guarantee).
-        let srcu_idx = unsafe { kvm_mmu_shrink_trylock(kvm.as_ptr()) };
-        // INVARIANT: A non-negative result means both locks are now held.
-        (srcu_idx >= 0).then_some(Self {
+        let srcu_idx = unsafe { bindings::kvm_mmu_shrink_trylock(kvm.as_ptr()) };
+        if srcu_idx < 0 {
+            // Nothing is held. (No `VmBatch` may exist here: dropping one
+            // unlocks.)
+            return None;
+        }
+        // INVARIANT: A non-negative result means both locks are now held;
+        // the batch is empty.
+        Some(Self {
             kvm,
             srcu_idx,
-            invalid,
-            zapped: 0,
+            pages: Batch::new(),
         })
     }
 
@@ -213,110 +198,123 @@ impl VmBatch {
         self.kvm == kvm
     }
 
-    /// Describes the page at `link` (and ages it if `age`).
+    fn is_full(&self) -> bool {
+        self.pages.is_full()
+    }
+
+    /// Takes the page under `it` off the lru into this batch.
     ///
     /// # Safety
     ///
-    /// `link` is the lru link of a page of this batch's VM that is on the
-    /// lru (its lock held).
-    unsafe fn inspect(&self, link: *mut bindings::list_head, age: bool) -> c_uint {
-        // SAFETY: By the type invariant `mmu_lock` is held; the page is
-        // alive (caller's guarantee).
-        unsafe { kvm_mmu_shrink_inspect(self.kvm.as_ptr(), link, age) }
+    /// The page under `it` is a page of this batch's VM.
+    unsafe fn take<'a>(&mut self, it: Isolate<'a, SpLink>) -> Isolated<'a> {
+        // INVARIANT: The page is of this VM (caller's guarantee), and is
+        // taken off the lru with its lock and `mmu_lock` held (or left
+        // there if the batch is full).
+        it.remove_into(&mut self.pages)
     }
 
-    /// Zaps the page at `link` into this batch.
-    ///
-    /// # Safety
-    ///
-    /// As for [`VmBatch::inspect`], and the page was just removed from the
-    /// lru. Zapping takes no lru lock: pages are deleted from the lru only
-    /// when they are freed, by [`VmBatch::finish`].
-    unsafe fn zap(&mut self, link: *mut bindings::list_head) {
-        // SAFETY: By the type invariant and the caller's guarantee.
-        let n = unsafe { kvm_mmu_shrink_zap(self.kvm.as_ptr(), link, self.invalid) };
-        self.zapped += n;
+    /// Takes the last page off the batch.
+    fn pop(&mut self) -> Option<*mut bindings::list_head> {
+        self.pages.pop().map(link_ptr)
     }
 
-    /// Flushes the TLBs once, frees the zapped pages and unlocks the VM.
-    /// Returns the number of pages freed. The caller must not hold the lru
-    /// lock: freeing deletes pages from the lru.
-    fn finish(self) -> c_ulong {
-        let zapped = self.zapped;
-        // SAFETY: By the type invariant the locks are held and `invalid`
-        // holds pages of this VM; the VM is not used after the unlock.
-        unsafe {
-            kvm_mmu_shrink_commit(self.kvm.as_ptr(), self.invalid, zapped);
-            kvm_mmu_shrink_unlock(self.kvm.as_ptr(), self.srcu_idx);
+    /// Ages and zaps the pages of the batch, puts back those it keeps,
+    /// flushes the TLBs once, frees the zapped pages and unlocks the VM.
+    /// `invalid` is an empty list head. Returns the number of pages freed.
+    ///
+    /// The caller must not hold the lru lock: putting pages back and freeing
+    /// them take it.
+    fn finish(mut self, invalid: &LruLinks) -> c_ulong {
+        let kvm = self.kvm.as_ptr();
+        let mut zapped: c_ulong = 0;
+        while let Some(link) = self.pop() {
+            // SAFETY: By the type invariant `mmu_lock` is held and the page
+            // is a live page of this VM (KVM frees pages only under
+            // `mmu_lock`). A page that another zap of this batch zapped
+            // comes back invalid, and is kept until that zap frees it.
+            let info = unsafe { bindings::kvm_mmu_shrink_inspect(kvm, link, true) };
+            match decide(info) {
+                Action::Zap => {
+                    // SAFETY: As above; the page is off the lru, valid and
+                    // not a root.
+                    zapped += unsafe { bindings::kvm_mmu_shrink_zap(kvm, link, invalid.as_raw()) };
+                }
+                Action::Keep => {
+                    // SAFETY: As above, and the page is on no list.
+                    unsafe { bindings::kvm_mmu_shrink_putback(link) };
+                }
+            }
         }
+        // SAFETY: By the type invariant `mmu_lock` is held; `invalid` holds
+        // pages of this VM.
+        unsafe { bindings::kvm_mmu_shrink_commit(kvm, invalid.as_raw(), zapped) };
         zapped
+        // Dropping `self` unlocks the VM.
     }
 }
 
-/// The state of one walk of the lru.
-struct Walk {
-    pressure: Pressure,
-    invalid: *mut bindings::list_head,
-    /// The batch of the VM whose `mmu_lock` the walk holds. It is only
-    /// created inside the isolate callback and finished after the walk,
-    /// never inside it, since finishing takes the lru lock.
-    batch: Option<VmBatch>,
-    /// The walk stopped at a page of another VM.
-    switched: bool,
-    /// The walk saw a leaf page.
-    saw_leaf: bool,
-    /// The walk skipped pages of a VM whose `mmu_lock` was taken.
-    contended: bool,
+impl Drop for VmBatch {
+    fn drop(&mut self) {
+        let kvm = self.kvm.as_ptr();
+        // Pages not handled (none after `finish`) go back to the lru.
+        while let Some(link) = self.pop() {
+            // SAFETY: By the type invariant `mmu_lock` is held and the page
+            // is a live page of this VM, on no list.
+            unsafe { bindings::kvm_mmu_shrink_putback(link) };
+        }
+        // SAFETY: By the type invariant both locks are held. The srcu read
+        // lock is released first, then `mmu_lock`, after which nothing of
+        // the VM is touched: teardown may free it as soon as `mmu_lock` is
+        // free.
+        unsafe { bindings::kvm_mmu_shrink_unlock(kvm, self.srcu_idx) };
+    }
 }
 
-impl Walk {
+/// Taking one batch off the lru.
+struct Isolation {
+    batch: Option<VmBatch>,
+    /// The pages visited (taken, or passed over because their VM was busy).
+    visited: usize,
+    /// When the walk, and so the lru lock hold, started.
+    start_ns: Option<i64>,
+}
+
+impl Isolation {
     fn isolate<'a>(&mut self, it: Isolate<'a, SpLink>) -> Isolated<'a> {
+        self.start_ns.get_or_insert_with(now_ns);
         let link = link_ptr(it.item_ptr());
         // SAFETY: The lru lock is held and the page is on the lru, so it is
         // a live shadow page.
-        let Some(kvm) = NonNull::new(unsafe { kvm_mmu_shrink_sp_kvm(link) }) else {
-            return it.skip();
+        let kvm = NonNull::new(unsafe { bindings::kvm_mmu_shrink_sp_kvm(link) });
+        let Some(kvm) = kvm else {
+            self.visited += 1;
+            return it.rotate();
         };
-        if let Some(batch) = &self.batch {
-            if !batch.owns(kvm) {
-                // One VM per batch: end this walk, flush and free what it
-                // zapped, and start over with the next VM.
-                self.switched = true;
-                return it.stop();
-            }
-        } else {
-            // SAFETY: The page keeps its VM alive while the lru lock is
-            // held; `invalid` is empty (batches are finished, which empties
-            // it, before the next walk) and outlives the walk.
-            match unsafe { VmBatch::try_lock(kvm, self.invalid) } {
-                Some(batch) => self.batch = Some(batch),
-                None => {
-                    // Somebody holds the VM's `mmu_lock`: its pages are in
-                    // use. Leave them in place.
-                    self.contended = true;
-                    return it.skip();
+        match &self.batch {
+            // One VM per batch: end the walk at another VM's page.
+            Some(batch) if !batch.owns(kvm) || batch.is_full() => return it.stop(),
+            Some(_) => {}
+            None => {
+                // SAFETY: The page keeps its VM alive while the lru lock is
+                // held.
+                match unsafe { VmBatch::try_lock(kvm) } {
+                    Some(batch) => self.batch = Some(batch),
+                    None => {
+                        // Somebody holds the VM's `mmu_lock`: its pages are
+                        // in use. Leave this one for the next round.
+                        self.visited += 1;
+                        return it.rotate();
+                    }
                 }
             }
         }
         let Some(batch) = self.batch.as_mut() else {
-            return it.skip();
+            return it.stop();
         };
-        // SAFETY: The page is of the batch's VM and on the lru.
-        let info = unsafe { batch.inspect(link, self.pressure == Pressure::Normal) };
-        if info & SP_LEVEL_MASK == 1 {
-            self.saw_leaf = true;
-        }
-        match decide(info, self.pressure) {
-            Action::Skip => it.skip(),
-            Action::Rotate => it.rotate(),
-            Action::Zap => {
-                let removed = it.remove();
-                // SAFETY: The page was just removed from the lru, with its
-                // lock and the VM's `mmu_lock` held.
-                unsafe { batch.zap(link) };
-                removed.done()
-            }
-        }
+        self.visited += 1;
+        // SAFETY: The batch is of this page's VM.
+        unsafe { batch.take(it) }
     }
 }
 
@@ -325,38 +323,6 @@ impl Walk {
 struct MmuShrinker {
     #[pin]
     lru: ListLru<SpLink>,
-}
-
-impl MmuShrinker {
-    /// One walk over the list of `sc`'s memcg and node, visiting at most
-    /// `*budget` pages. Returns the pages freed and whether to walk again.
-    fn walk_once(
-        &self,
-        sc: &ShrinkControl,
-        invalid: &LruLinks,
-        budget: &mut usize,
-        pressure: Pressure,
-    ) -> (c_ulong, Pressure, bool) {
-        let mut walk = Walk {
-            pressure,
-            invalid: invalid.as_raw(),
-            batch: None,
-            switched: false,
-            saw_leaf: false,
-            contended: false,
-        };
-        self.lru
-            .walk_one(sc.nid(), sc.memcg(), budget, |it| walk.isolate(it));
-        let freed = walk.batch.take().map_or(0, VmBatch::finish);
-        if walk.switched {
-            return (freed, pressure, true);
-        }
-        if freed == 0 && !walk.saw_leaf && !walk.contended && pressure == Pressure::Normal {
-            // Only upper-level pages and roots are left here.
-            return (freed, Pressure::High, true);
-        }
-        (freed, pressure, false)
-    }
 }
 
 impl Shrink for MmuShrinker {
@@ -371,22 +337,40 @@ impl Shrink for MmuShrinker {
         if !sc.may_sleep() {
             return ScanResult::Stop;
         }
+        let Some(nid) = sc.nid() else {
+            return ScanResult::Stop;
+        };
+        let memcg = sc.memcg();
+        // Each page at most once: the pages that were there at the start.
+        // Pages put back go behind them.
+        let limit = sc.nr_to_scan().min(self.lru.count_one(nid, memcg));
         stack_pin_init!(let invalid = LruLinks::new());
-        let to_scan = sc.nr_to_scan();
-        let mut budget = to_scan;
+        let mut visited = 0;
         let mut freed: c_ulong = 0;
-        let mut pressure = Pressure::Normal;
-        while budget > 0 {
-            let (n, next, again) = self.walk_once(sc, &invalid, &mut budget, pressure);
-            freed += n;
-            pressure = next;
-            if !again {
+        while visited < limit {
+            let mut iso = Isolation {
+                batch: None,
+                visited: 0,
+                start_ns: None,
+            };
+            let mut nr = (limit - visited).min(BATCH);
+            self.lru.walk_one(nid, memcg, &mut nr, |it| iso.isolate(it));
+            if let Some(start) = iso.start_ns {
+                let held = now_ns().saturating_sub(start);
+                // SAFETY: Plain statistics update.
+                unsafe { bindings::kvm_mmu_shrink_note_lru_hold(held.unsigned_abs()) };
+            }
+            if let Some(batch) = iso.batch.take() {
+                freed += batch.finish(&invalid);
+            }
+            if iso.visited == 0 {
                 break;
             }
+            visited += iso.visited;
+            list_lru::cond_resched();
         }
-        let scanned = to_scan - budget;
-        sc.set_nr_scanned(scanned);
-        if scanned == 0 {
+        sc.set_nr_scanned(visited);
+        if visited == 0 {
             // Nothing to visit: tell reclaim to move on rather than call
             // again (reporting no progress would make it loop).
             return ScanResult::Stop;
@@ -420,13 +404,14 @@ pub extern "C" fn kvm_mmu_shrinker_init() -> c_int {
     )
     .and_then(|mut s| {
         s.set_seeks(SEEKS);
-        s.register(
-            |s| {
-                let lru = ListLru::new(s);
-                try_pin_init!(MmuShrinker { lru <- lru })
-            },
-            GFP_KERNEL,
-        )
+        s.register(|s| {
+            KBox::pin_init(
+                try_pin_init!(MmuShrinker {
+                    lru <- ListLru::new(s, kernel::static_lock_class!()),
+                }),
+                GFP_KERNEL,
+            )
+        })
     })
     .and_then(|reg| KBox::new(reg, GFP_KERNEL).map_err(Error::from));
     match reg {
@@ -487,15 +472,16 @@ impl Tracked {
     }
 }
 
-/// Adds a new shadow page to the lru.
+/// Adds a shadow page to the lru: a new one, or one a scan took off and
+/// keeps.
 ///
 /// # Safety
 ///
-/// `link` is the initialised, unlinked `lru_link` of the shadow page whose
-/// header is the slab object `obj` from the MMU page header cache, which
-/// was allocated with `kmem_cache_alloc_lru()` for this lru; `nid` is the
-/// node of its page table page. The caller holds the VM's `mmu_lock`, and
-/// calls [`kvm_mmu_shrinker_del`] before freeing the page.
+/// `link` is the initialised `lru_link`, on no list, of the shadow page
+/// whose header is the slab object `obj` from the MMU page header cache,
+/// which was allocated with `kmem_cache_alloc_lru()` for this lru; `nid` is
+/// the node of its page table page. The caller holds the VM's `mmu_lock`,
+/// and calls [`kvm_mmu_shrinker_del`] before freeing the page.
 #[no_mangle]
 pub unsafe extern "C" fn kvm_mmu_shrinker_add(
     link: *mut bindings::list_head,
@@ -506,13 +492,17 @@ pub unsafe extern "C" fn kvm_mmu_shrinker_add(
     let Some(t) = (unsafe { Tracked::new(link, obj) }) else {
         return;
     };
+    let Some(nid) = NodeId::new(nid) else {
+        return;
+    };
     // SAFETY: The page stays valid until `kvm_mmu_shrinker_del`; the lists
     // of its memcg were allocated by `kmem_cache_alloc_lru()` (or, after
     // reparenting, are those of an ancestor, allocated with them).
     unsafe { t.shrinker.lru.add(t.link, nid, t.memcg.as_deref()) };
 }
 
-/// Deletes a shadow page from the lru before it is freed.
+/// Deletes a shadow page from the lru before it is freed. A page that a
+/// scan holds is on no list, and then nothing is deleted.
 ///
 /// # Safety
 ///
@@ -527,7 +517,10 @@ pub unsafe extern "C" fn kvm_mmu_shrinker_del(
     let Some(t) = (unsafe { Tracked::new(link, obj) }) else {
         return;
     };
+    let Some(nid) = NodeId::new(nid) else {
+        return;
+    };
     // SAFETY: The page is on this lru with this node and memcg, or on no
-    // list (a walk removed it).
+    // list (a scan took it off).
     unsafe { t.shrinker.lru.del(t.link, nid, t.memcg.as_deref()) };
 }

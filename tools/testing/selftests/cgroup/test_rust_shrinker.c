@@ -4,7 +4,9 @@
  * rust_shrinker_cache sample (samples/rust/rust_shrinker_cache.rs):
  *  - memory.reclaim on one cgroup frees that cgroup's objects only;
  *  - global reclaim (drop_caches=2) frees objects of every cgroup;
- *  - objects of a removed cgroup move to its parent and stay reclaimable.
+ *  - objects of a removed cgroup move to its parent and stay reclaimable;
+ *  - a page charged to a cgroup (kmem) is found to be that cgroup's, by
+ *    MemCgroup::from_page(), which reads the page's memcg under RCU.
  * With "--no-memcg" (a kernel booted with cgroup_disable=memory) it checks
  * that the same shrinker works as a plain global one.
  */
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../kselftest.h"
@@ -101,9 +104,74 @@ static int fill_cache(const char *cgroup, void *arg)
 	return write_text(SAMPLE "/fill", num, strlen(num)) < 0;
 }
 
+/* Run in @cgroup: the sample's kmem page must belong to it. */
+static int page_memcg_is_own(const char *cgroup, void *arg)
+{
+	struct stat st;
+
+	if (stat(cgroup, &st))
+		return 1;
+	return sample_stat("\npage_memcg_ino ") != (long)st.st_ino;
+}
+
 static int drop_slab(void)
 {
 	return write_text("/proc/sys/vm/drop_caches", "2", 1) < 0 ? -1 : 0;
+}
+
+#define NR_LATE		500
+
+/* Looks up its memcg, then adds the objects 1.5 s later (see the sample). */
+static int fill_cache_late(const char *cgroup, void *arg)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%ld", (long)arg);
+	return write_text(SAMPLE "/fill_late", num, strlen(num)) < 0;
+}
+
+/*
+ * A cgroup goes offline between the lookup of its memcg and the adding of
+ * objects for it: they land on the parent's list, and memcg reclaim of the
+ * parent must find them.  (6.12's list_lru_add() set the shrinker bit on
+ * the dead child instead, so reclaim of the parent never called the
+ * shrinker, while shrinker_debugfs showed the objects.)
+ */
+static void test_offline_during_add(const char *root, const char *parent)
+{
+	char *late = cg_name(parent, "late"), *c = cg_name(late, "c");
+	long n1, n2;
+	int i, status;
+	pid_t pid;
+
+	if (!late || !c || cg_create(late) ||
+	    cg_write(late, "cgroup.subtree_control", "+memory") || cg_create(c))
+		ksft_exit_fail_msg("cannot create the late-add cgroups\n");
+	pid = cg_run_nowait(c, fill_cache_late, (void *)NR_LATE);
+	if (pid < 0)
+		ksft_exit_fail_msg("cannot start the late filler\n");
+	/*
+	 * While the filler sleeps: move it out (to the root, as a cgroup with
+	 * controllers for its children holds no process), remove its cgroup.
+	 */
+	usleep(300000);
+	if (cg_enter(root, pid))
+		ksft_exit_fail_msg("cannot move the late filler\n");
+	for (i = 0; i < 20 && rmdir(c); i++)
+		usleep(20000);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		ksft_exit_fail_msg("the late filler failed\n");
+	n1 = objects_of(late);
+	cg_write(late, "memory.reclaim", "64M");
+	n2 = objects_of(late);
+	ksft_test_result(i < 20 && n1 == NR_LATE && n2 < n1,
+			 "objects added as the cgroup went offline: parent reclaim %ld -> %ld\n",
+			 n1, n2);
+	drop_slab();
+	cg_destroy(late);
+	free(c);
+	free(late);
 }
 
 static void test_no_memcg(void)
@@ -114,7 +182,8 @@ static void test_no_memcg(void)
 	before = sample_stat("\nobjects ");
 	if (fill_cache(NULL, (void *)NR_OBJS) ||
 	    sample_stat("\nobjects ") != before + NR_OBJS ||
-	    sample_stat("memcg_ino ") != 0)
+	    sample_stat("memcg_ino ") != 0 ||
+	    sample_stat("\npage_memcg_ino ") != 0)
 		ksft_test_result_fail("fill without memcg: %ld objects\n",
 				      sample_stat("\nobjects "));
 	else
@@ -155,7 +224,7 @@ int main(int argc, char **argv)
 	if (cg_write(root, "cgroup.subtree_control", "+memory"))
 		ksft_exit_fail_msg("cannot enable the memory controller\n");
 
-	ksft_set_plan(5);
+	ksft_set_plan(7);
 	parent = cg_name(root, "rust_shrinker_test");
 	a = cg_name(parent, "a");
 	b = cg_name(parent, "b");
@@ -171,6 +240,8 @@ int main(int argc, char **argv)
 	ksft_test_result(na == NR_OBJS && nb == NR_OBJS,
 			 "objects charged per cgroup: a %ld, b %ld (want %d)\n",
 			 na, nb, NR_OBJS);
+	ksft_test_result(cg_run(a, page_memcg_is_own, NULL) == 0,
+			 "a page charged in a belongs to a\n");
 
 	/* memory.reclaim may fail with EAGAIN short of its target: fine. */
 	cg_write(a, "memory.reclaim", "16M");
@@ -210,6 +281,8 @@ int main(int argc, char **argv)
 	ksft_test_result(objects_of(parent) < np2,
 			 "reparented objects stay reclaimable: parent %ld -> %ld\n",
 			 np2, objects_of(parent));
+
+	test_offline_during_add(root, parent);
 
 	drop_slab();
 	cg_destroy(b);

@@ -9,12 +9,20 @@
  *
  *  1. writing to A's memory.reclaim frees A's shadow pages (shrinker_debugfs
  *     count for A's inode, A's sec_pagetables, A's mmu_shrinker_freed stat)
- *     and leaves B's exactly as they were;
+ *     and leaves B's exactly as they were; the write succeeds whenever the
+ *     cgroup's usage dropped by what it asked for (the freed page tables
+ *     are reported to the reclaim in progress);
  *  2. both guests read back what they wrote;
- *  3. drop_caches=2 frees shadow pages of both VMs;
- *  4. a third VM, in a cgroup whose memory.max leaves less room than its
+ *  3. the shrinker's aging hides no guest access from the host's page
+ *     aging (the idle page bitmap, which reads the leaf SPTEs' Accessed
+ *     bits through the MMU notifiers);
+ *  4. a shrinker_debugfs scan of 10^7 pages ends in bounded time, and no
+ *     scan held the list_lru lock for long;
+ *  5. drop_caches=2 frees shadow pages of both VMs;
+ *  6. a third VM, in a cgroup whose memory.max leaves less room than its
  *     shadow pages need, builds them anyway: the shrinker frees its own
- *     cold pages and the cgroup does not OOM.
+ *     cold pages and the cgroup does not OOM; a fourth one under
+ *     memory.high runs to the end and triggers memory.high reclaim.
  *
  * Needs shadow paging (kvm_amd.npt=0 or kvm_intel.ept=0), cgroup v2 with
  * the memory controller and debugfs.  On a kernel with the C shrinker
@@ -48,6 +56,10 @@
 #define CGROUP_ROOT	"/sys/fs/cgroup"
 #define TEST_CGROUP	CGROUP_ROOT "/kvm_mmu_shrinker_test"
 #define SHRINKER_DIR	"/sys/kernel/debug/shrinker"
+#define KVM_PARAMS	"/sys/module/kvm/parameters/"
+#define LRU_HOLD_PARAM	KVM_PARAMS "mmu_shrinker_lru_hold_max_ns"
+#define UNLOCK_DELAY	KVM_PARAMS "mmu_shrinker_unlock_delay_ms"
+#define PAGE_IDLE	"/sys/kernel/mm/page_idle/bitmap"
 
 static int nr_chunks = 384;
 static bool rust_shrinker;
@@ -92,6 +104,7 @@ struct vm_report {
 	uint64_t shrinker_freed;
 	uint64_t shadow_zapped;
 	uint64_t cache_miss;
+	int64_t idle;
 };
 
 /*
@@ -303,6 +316,53 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/*
+ * The guest's data pages as the host's idle page tracking sees them: 'I'
+ * marks them idle (which also clears the young bits KVM keeps for them, the
+ * Accessed bits of their leaf SPTEs), 'J' counts those still idle, i.e.
+ * not accessed since, through any mapping.  Returns -1 if the kernel has no
+ * idle page tracking.
+ */
+static int64_t data_pages_idle(struct kvm_vm *vm, vm_paddr_t data_gpa, bool mark)
+{
+	int pagemap = open("/proc/self/pagemap", O_RDONLY);
+	int bitmap = open(PAGE_IDLE, O_RDWR);
+	int64_t idle = -1;
+	uint64_t ent, word;
+	int i;
+
+	if (pagemap < 0 || bitmap < 0)
+		goto out;
+	idle = 0;
+	for (i = 0; i < nr_chunks; i++) {
+		uint64_t hva = (uint64_t)addr_gpa2hva(vm, data_gpa + i * getpagesize());
+		off_t off = hva / getpagesize() * sizeof(ent);
+		uint64_t pfn;
+
+		TEST_ASSERT(pread(pagemap, &ent, sizeof(ent), off) == sizeof(ent),
+			    "pagemap");
+		TEST_ASSERT(ent >> 63, "guest data page %d not present", i);
+		pfn = ent & ((1ULL << 55) - 1);
+		TEST_ASSERT(pfn, "no PFN in pagemap (not root?)");
+		off = pfn / 64 * sizeof(word);
+		if (mark) {
+			word = 1ULL << (pfn % 64);
+			TEST_ASSERT(pwrite(bitmap, &word, sizeof(word), off) == sizeof(word),
+				    "page_idle write");
+		} else {
+			TEST_ASSERT(pread(bitmap, &word, sizeof(word), off) == sizeof(word),
+				    "page_idle read");
+			idle += (word >> (pfn % 64)) & 1;
+		}
+	}
+out:
+	if (pagemap >= 0)
+		close(pagemap);
+	if (bitmap >= 0)
+		close(bitmap);
+	return idle;
+}
+
 static void child_reply(int fd, struct kvm_vm *vm, bool ok, uint64_t run_ns)
 {
 	struct vm_report r = {
@@ -311,6 +371,7 @@ static void child_reply(int fd, struct kvm_vm *vm, bool ok, uint64_t run_ns)
 		.shrinker_freed = vm_get_stat(vm, "mmu_shrinker_freed"),
 		.shadow_zapped = vm_get_stat(vm, "mmu_shadow_zapped"),
 		.cache_miss = vm_get_stat(vm, "mmu_cache_miss"),
+		.idle = -1,
 	};
 
 	TEST_ASSERT(write(fd, &r, sizeof(r)) == sizeof(r), "reply");
@@ -319,14 +380,15 @@ static void child_reply(int fd, struct kvm_vm *vm, bool ok, uint64_t run_ns)
 /*
  * Commands: 'P' prepare (create the VM and populate guest memory), 'W'
  * write (phase 1), 'V' verify (phase 2), 'H' verify the hot set only
- * (every HOT_STRIDE-th chunk), 'S' stats, 'Q' quit.
+ * (every HOT_STRIDE-th chunk), 'S' stats, 'I' mark the data pages idle,
+ * 'J' count the idle data pages, 'Q' quit.
  */
 static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 {
 	struct kvm_vcpu *vcpu = NULL;
 	struct kvm_vm *vm = NULL;
 	char path[192], cmd;
-	vm_paddr_t data_gpa;
+	vm_paddr_t data_gpa = 0;
 	uint64_t t;
 	bool ok;
 	int i;
@@ -381,6 +443,14 @@ static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 		case 'S':
 			child_reply(reply_fd, vm, true, 0);
 			break;
+		case 'I':
+		case 'J': {
+			int64_t idle = data_pages_idle(vm, data_gpa, cmd == 'I');
+			struct vm_report r = { .ok = idle >= 0, .idle = idle };
+
+			TEST_ASSERT(write(reply_fd, &r, sizeof(r)) == sizeof(r), "reply");
+			break;
+		}
 		case 'Q':
 			kvm_vm_free(vm);
 			exit(0);
@@ -474,12 +544,45 @@ static void report_baseline(bool as_expected, const char *what)
 		ksft_test_result_fail("baseline, unexpectedly not: %s\n", what);
 }
 
+static int online_nodes(void)
+{
+	char path[64];
+	int n = 0;
+
+	for (;;) {
+		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", n);
+		if (access(path, F_OK))
+			return n ? n : 1;
+		n++;
+	}
+}
+
+/*
+ * Writes @bytes to @p's memory.reclaim and checks the answer against what
+ * the cgroup's usage did: a write may fail with EAGAIN only if the usage
+ * dropped by less than it asked for.
+ */
+static bool memory_reclaim(struct vm_proc *p, uint64_t bytes, int *ret)
+{
+	uint64_t before, after, dropped;
+	char path[192], val[32];
+
+	snprintf(path, sizeof(path), "%s/memory.reclaim", p->cgroup);
+	snprintf(val, sizeof(val), "%lu", bytes);
+	before = memcg_u64(p->cgroup, "memory.current");
+	*ret = try_write_file(path, val);
+	after = memcg_u64(p->cgroup, "memory.current");
+	dropped = before > after ? before - after : 0;
+	ksft_print_msg("memory.reclaim of %lu KiB in %s returned %d; usage %lu -> %lu KiB\n",
+		       bytes >> 10, p->name, *ret, before >> 10, after >> 10);
+	return !*ret || dropped < bytes;
+}
+
 static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
 {
 	struct snapshot a0, b0, a1, b1;
-	char path[192], amount[32];
-	bool targeted, spared;
-	int ret;
+	bool targeted, spared, honest;
+	int ret_half, ret_all;
 
 	wait_stats_flush();
 	snap(a, &a0);
@@ -487,10 +590,13 @@ static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
 	print_snap("before A memory.reclaim", a, &a0);
 	print_snap("before A memory.reclaim", b, &b0);
 
-	snprintf(path, sizeof(path), "%s/memory.reclaim", a->cgroup);
-	snprintf(amount, sizeof(amount), "%lu", a0.sec_pagetables);
-	ret = try_write_file(path, amount);
-	ksft_print_msg("memory.reclaim of %s bytes in A returned %d\n", amount, ret);
+	/*
+	 * Half of what A's shadow pages take, which the shrinker can free:
+	 * the write must succeed.  Then as much again as they took at first,
+	 * which frees the rest (and may fail, if there is not that much).
+	 */
+	honest = memory_reclaim(a, a0.sec_pagetables / 2, &ret_half);
+	honest &= memory_reclaim(a, a0.sec_pagetables, &ret_all);
 
 	wait_stats_flush();
 	snap(a, &a1);
@@ -510,9 +616,16 @@ static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
 			   a1.stats.shadow_zapped == a0.stats.shadow_zapped;
 		report_baseline(targeted,
 				"memcg reclaim in A freed no shadow pages (the C shrinker is not memcg-aware)");
+		if (ret_half)
+			report_baseline(honest, "memory.reclaim in A failed (no progress)");
+		else
+			ksft_test_result_skip("baseline: memory.reclaim in A found other memory\n");
 		return;
 	}
-	/* Nearly all of A's pages are cold leaves: expect at least half gone. */
+	ksft_test_result(!ret_half && honest,
+			 "memory.reclaim succeeds when the shrinker frees what it asks (%d, %d)\n",
+			 ret_half, ret_all);
+	/* Nearly all of A's pages are cold: expect at least half gone. */
 	targeted = a0.count >= nr_chunks && a1.count <= a0.count / 2 &&
 		   a1.sec_pagetables < a0.sec_pagetables &&
 		   a1.stats.shrinker_freed >= (uint64_t)(a0.count - a1.count);
@@ -525,6 +638,103 @@ static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
 		    b1.sec_pagetables == b1.count * 4096UL;
 	ksft_test_result(targeted, "memcg reclaim in A frees A's shadow pages (%ld -> %ld)\n",
 			 a0.count, a1.count);
+}
+
+/*
+ * Asks the shrinker, through shrinker_debugfs, to scan @nr pages of @p's
+ * memcg on every node; returns the time it took.
+ */
+static uint64_t scan_all_nodes(struct vm_proc *p, unsigned long nr)
+{
+	int nid, nr_nodes = online_nodes();
+	uint64_t t = now_ns();
+	char val[64];
+
+	for (nid = 0; nid < nr_nodes; nid++) {
+		snprintf(val, sizeof(val), "%lu %d %lu", p->ino, nid, nr);
+		write_file(shrinker_scan_path, val);
+	}
+	return now_ns() - t;
+}
+
+/*
+ * The guest's data pages are marked idle, the guest reads them all, then
+ * the shrinker visits every shadow page of the VM once (which ages them,
+ * since the guest just walked through all of them).  The host's idle page
+ * tracking must still see every data page as accessed: the shrinker must
+ * not clear the leaf SPTEs' Accessed bits that KVM reports to it.
+ */
+static void test_aging(struct vm_proc *p)
+{
+	struct vm_report r, idle;
+	struct snapshot s0, s1;
+
+	if (!rust_shrinker) {
+		ksft_test_result_skip("aging: the C shrinker does not age pages\n");
+		return;
+	}
+	TEST_ASSERT(vm_cmd(p, 'I', &r), "%s: VM process died", p->name);
+	if (!r.ok) {
+		ksft_test_result_skip("aging: no idle page tracking (%s)\n", PAGE_IDLE);
+		return;
+	}
+	TEST_ASSERT(vm_cmd(p, 'V', &r) && r.ok, "%s: the guest lost data", p->name);
+	snap(p, &s0);
+	scan_all_nodes(p, s0.count);
+	snap(p, &s1);
+	TEST_ASSERT(vm_cmd(p, 'J', &idle) && idle.ok, "%s: idle count", p->name);
+	ksft_print_msg("aging: %ld of %d accessed data pages look idle to the host\n",
+		       (long)idle.idle, nr_chunks);
+	ksft_print_msg("aging: after a scan of %ld shadow pages (%ld left)\n",
+		       s0.count, s1.count);
+	ksft_test_result(idle.idle == 0 && s1.count > 0,
+			 "aging by the shrinker hides no guest access from host page aging\n");
+}
+
+/* The longest list_lru lock hold of the shrinker, in ns (0: unknown). */
+static uint64_t lru_hold_max_ns(void)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen(LRU_HOLD_PARAM, "r");
+
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * shrinker_debugfs passes any count through: a scan of 10^7 pages must
+ * still visit each page at most once, reschedule between batches and hold
+ * the list_lru lock only briefly.  Reported: the scan's time and the
+ * longest lru lock hold since the module was loaded.
+ */
+#define HUGE_SCAN	10000000UL
+#define HUGE_SCAN_MAX_S	20
+#define LRU_HOLD_MAX_NS	(10 * 1000 * 1000)
+
+static void test_huge_scan(struct vm_proc *p)
+{
+	uint64_t ns, hold;
+	struct snapshot s0, s1;
+
+	if (!rust_shrinker) {
+		ksft_test_result_skip("huge scan: not checked on the baseline\n");
+		return;
+	}
+	snap(p, &s0);
+	ns = scan_all_nodes(p, HUGE_SCAN);
+	snap(p, &s1);
+	hold = lru_hold_max_ns();
+	ksft_print_msg("huge scan of %s: %lu ms for %ld pages (%ld left)\n",
+		       p->name, ns / 1000000, s0.count, s1.count);
+	ksft_print_msg("longest lru lock hold: %lu us\n", hold / 1000);
+	ksft_test_result(ns < HUGE_SCAN_MAX_S * 1000000000ULL && hold &&
+			 hold < LRU_HOLD_MAX_NS,
+			 "a scan of %lu pages ends in bounded time and lock holds\n",
+			 HUGE_SCAN);
 }
 
 static void test_read_back(struct vm_proc *a, struct vm_proc *b, const char *when)
@@ -566,24 +776,35 @@ static void test_drop_caches(struct vm_proc *a, struct vm_proc *b)
 	ksft_test_result(ok, "drop_caches=2 frees shadow pages of both VMs\n");
 }
 
+/*
+ * Starts @p's VM in a cgroup whose @limit_file (memory.max or memory.high)
+ * leaves room for 64 shadow pages at most, while the guest needs about
+ * nr_chunks, and runs the guest through its data.  Returns whether it ran
+ * to the end; *limit is the limit set.
+ */
+static bool run_limited_vm(struct vm_proc *p, const char *limit_file,
+			   struct vm_report *r, uint64_t *limit)
+{
+	char path[192], val[32];
+
+	start_vm(p);
+	TEST_ASSERT(vm_cmd(p, 'P', r), "%s: prepare", p->name);
+	*limit = memcg_u64(p->cgroup, "memory.current") + 64 * 2 * 4096;
+	snprintf(path, sizeof(path), "%s/%s", p->cgroup, limit_file);
+	snprintf(val, sizeof(val), "%lu", *limit);
+	write_file(path, val);
+	return vm_cmd(p, 'W', r) && r->ok && vm_cmd(p, 'V', r) && r->ok;
+}
+
 static void test_memory_max(void)
 {
 	struct vm_proc c = { .name = "C" };
 	struct vm_report r;
-	char path[192], val[32];
 	uint64_t limit, oom;
 	bool ran;
 	int status;
 
-	start_vm(&c);
-	TEST_ASSERT(vm_cmd(&c, 'P', &r), "C: prepare");
-	/* Room for 64 shadow pages at most; the guest needs ~nr_chunks. */
-	limit = memcg_u64(c.cgroup, "memory.current") + 64 * 2 * 4096;
-	snprintf(path, sizeof(path), "%s/memory.max", c.cgroup);
-	snprintf(val, sizeof(val), "%lu", limit);
-	write_file(path, val);
-
-	ran = vm_cmd(&c, 'W', &r) && r.ok && vm_cmd(&c, 'V', &r) && r.ok;
+	ran = run_limited_vm(&c, "memory.max", &r, &limit);
 	oom = memcg_event(c.cgroup, "oom_kill");
 	ksft_print_msg("memory.max VM: %s, oom_kill %lu, freed %lu, max %lu\n",
 		       ran ? "ran to the end" : "died", oom,
@@ -597,6 +818,47 @@ static void test_memory_max(void)
 	}
 	ksft_test_result(ran && !oom && r.shrinker_freed > 0,
 			 "a VM under memory.max builds its shadow pages without OOM\n");
+}
+
+/*
+ * A VM in a cgroup whose memory.high leaves room for 64 shadow pages:
+ * memory.high reclaim (memory.events "high") frees its cold shadow pages
+ * and reports them, and the guest runs to the end.  Reported: the guest's
+ * time and the cgroup's memory stall time (memory.pressure, with PSI).
+ */
+static void test_memory_high(void)
+{
+	struct vm_proc h = { .name = "H" };
+	uint64_t limit, high, stall = 0;
+	struct vm_report r;
+	char path[192];
+	bool ran;
+
+	ran = run_limited_vm(&h, "memory.high", &r, &limit);
+	high = memcg_event(h.cgroup, "high");
+	snprintf(path, sizeof(path), "%s/memory.pressure", h.cgroup);
+	if (!access(path, R_OK)) {
+		FILE *f = fopen(path, "r");
+		unsigned long long total;
+
+		if (f && fscanf(f, "some avg10=%*s avg60=%*s avg300=%*s total=%llu",
+				&total) == 1)
+			stall = total;
+		if (f)
+			fclose(f);
+	}
+	ksft_print_msg("memory.high VM: %s, high events %lu, freed %lu, high %lu\n",
+		       ran ? "ran to the end" : "died", high,
+		       ran ? r.shrinker_freed : 0, limit);
+	ksft_print_msg("memory.high VM: memory stall %lu us\n", stall);
+	stop_vm(&h);
+
+	if (!rust_shrinker) {
+		ksft_test_result_skip("memory.high: not checked on the baseline\n");
+		return;
+	}
+	ksft_test_result(ran && high > 0 && r.shrinker_freed > 0,
+			 "a VM under memory.high runs, its shadow pages reclaimed\n");
 }
 
 /*
@@ -623,19 +885,6 @@ static void bench_scan(unsigned long ino, int nr_nodes, uint64_t *scan_ns)
 		t = now_ns();
 		write_file(shrinker_scan_path, val);
 		*scan_ns += now_ns() - t;
-	}
-}
-
-static int online_nodes(void)
-{
-	char path[64];
-	int n = 0;
-
-	for (;;) {
-		snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", n);
-		if (access(path, F_OK))
-			return n ? n : 1;
-		n++;
 	}
 }
 
@@ -712,6 +961,16 @@ static void run_race(int seconds)
 	struct vm_report r;
 	pid_t reclaimer;
 
+	/*
+	 * In a kernel with CONFIG_KVM_PROVE_MMU, widen the window between the
+	 * two unlocks at the end of every shrinker batch, where VM teardown
+	 * must not free the VM under the shrinker.
+	 */
+	if (!access(UNLOCK_DELAY, W_OK)) {
+		write_file(UNLOCK_DELAY, "5");
+		ksft_print_msg("race: %s = 5\n", UNLOCK_DELAY);
+	}
+
 	/* The inode of the current VM's cgroup, shared with the reclaimer. */
 	cur_ino = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -738,6 +997,8 @@ static void run_race(int seconds)
 		rounds++;
 	}
 	TEST_ASSERT(waitpid(reclaimer, &status, 0) == reclaimer, "waitpid");
+	if (!access(UNLOCK_DELAY, W_OK))
+		write_file(UNLOCK_DELAY, "0");
 	ksft_print_msg("race: %d VMs destroyed under reclaim, %d failed, freed %lu, zapped %lu\n",
 		       rounds, failed, freed, zapped);
 	/* Reclaim must really have run against the VMs. */
@@ -769,7 +1030,7 @@ int main(int argc, char *argv[])
 	find_shrinker();
 
 	ksft_print_header();
-	ksft_set_plan(bench_only || race ? 1 : 6);
+	ksft_set_plan(bench_only || race ? 1 : 11);
 	ksft_print_msg("%s shrinker, %d chunks per VM, memory controller %s\n",
 		       rust_shrinker ? "Rust memcg-aware (kvm-mmu)" :
 				       "baseline C (x86-mmu)", nr_chunks,
@@ -802,18 +1063,25 @@ int main(int argc, char *argv[])
 		test_memcg_reclaim(&a, &b);
 	} else {
 		ksft_test_result_skip("memcg reclaim spares B (no memory controller)\n");
+		ksft_test_result_skip("memory.reclaim reports success (no memory controller)\n");
 		ksft_test_result_skip("memcg reclaim frees A's pages (no memory controller)\n");
 	}
 	test_read_back(&a, &b, "after memcg reclaim");
+	test_aging(&b);
+	test_huge_scan(&b);
+	test_read_back(&a, &b, "after the shrinker's scans");
 	test_drop_caches(&a, &b);
 	test_read_back(&a, &b, "after drop_caches");
 
 	stop_vm(&a);
 	stop_vm(&b);
-	if (memcg_on)
+	if (memcg_on) {
 		test_memory_max();
-	else
+		test_memory_high();
+	} else {
 		ksft_test_result_skip("memory.max (no memory controller)\n");
+		ksft_test_result_skip("memory.high (no memory controller)\n");
+	}
 	rmdir(TEST_CGROUP);
 
 	ksft_finished();
