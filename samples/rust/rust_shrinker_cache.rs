@@ -82,20 +82,26 @@ struct Cache {
 }
 
 impl Cache {
+    /// A new object, charged to the current memcg, owned by the caller
+    /// until it is on the lru (then freed by whoever takes it off).
+    fn new_object() -> Result<NonNull<Object>> {
+        let obj = KBox::pin_init(
+            pin_init!(Object {
+                links <- LruLinks::new(),
+                payload <- init::zeroed(),
+            }),
+            flags::GFP_KERNEL_ACCOUNT,
+        )?;
+        // SAFETY: The object is never moved: it lives on the lru until it is
+        // freed as a `KBox` again.
+        let obj = KBox::into_raw(unsafe { Pin::into_inner_unchecked(obj) });
+        // SAFETY: `into_raw` never returns null.
+        Ok(unsafe { NonNull::new_unchecked(obj) })
+    }
+
     fn fill(&self, n: usize) -> Result {
         for _ in 0..n {
-            let obj = KBox::pin_init(
-                pin_init!(Object {
-                    links <- LruLinks::new(),
-                    payload <- init::zeroed(),
-                }),
-                flags::GFP_KERNEL_ACCOUNT,
-            )?;
-            // SAFETY: The object is never moved: it lives on the lru until
-            // it is freed as a `KBox` again.
-            let obj = KBox::into_raw(unsafe { Pin::into_inner_unchecked(obj) });
-            // SAFETY: `into_raw` never returns null.
-            let obj = unsafe { NonNull::new_unchecked(obj) };
+            let obj = Self::new_object()?;
             // SAFETY: `obj` is a live kmalloc object.
             let memcg = unsafe { MemCgroup::from_slab_obj(obj.as_ptr().cast()) };
             if let Some(memcg) = memcg {
@@ -157,18 +163,7 @@ impl Cache {
         memcg: &mut Option<ARef<MemCgroup>>,
     ) -> Result {
         for _ in 0..n {
-            let obj = KBox::pin_init(
-                pin_init!(Object {
-                    links <- LruLinks::new(),
-                    payload <- init::zeroed(),
-                }),
-                flags::GFP_KERNEL_ACCOUNT,
-            )?;
-            // SAFETY: The object is never moved: it lives on the lru until
-            // it is freed as a `KBox` again.
-            let obj = KBox::into_raw(unsafe { Pin::into_inner_unchecked(obj) });
-            // SAFETY: `into_raw` never returns null.
-            let obj = unsafe { NonNull::new_unchecked(obj) };
+            let obj = Self::new_object()?;
             if memcg.is_none() {
                 // SAFETY: `obj` is a live kmalloc object.
                 *memcg = unsafe { MemCgroup::from_slab_obj(obj.as_ptr().cast()) };
