@@ -34,6 +34,7 @@ use kernel::ffi::{c_char, c_ulong, c_void};
 use kernel::init;
 use kernel::page::Page;
 use kernel::prelude::*;
+use kernel::time::msecs_to_jiffies;
 use kernel::types::ARef;
 use kvm_shrinker::list_lru::{cond_resched, Batch, ListLru, LruItem, LruLinks};
 use kvm_shrinker::memcg::MemCgroup;
@@ -141,9 +142,7 @@ impl Cache {
             return Err(e);
         }
         // SAFETY: Sleeps; no lock is held.
-        unsafe {
-            bindings::schedule_timeout_uninterruptible(bindings::__msecs_to_jiffies(delay_ms) as _)
-        };
+        unsafe { bindings::schedule_timeout_uninterruptible(msecs_to_jiffies(delay_ms) as _) };
         for obj in objs {
             // SAFETY: A new object is on no list; the lists of the memcg
             // (or, once it is offline, of the ancestor its id now points
@@ -304,15 +303,18 @@ static STATS_FOPS: Fops = Fops(bindings::file_operations {
     ..unsafe { core::mem::zeroed() }
 });
 
+/// Parses the count written to a file whose private data is a `Cache`, and
+/// fills the cache with `fill`. Returns what a `write` handler returns.
+///
 /// # Safety
 ///
-/// Called by the VFS for a file created with `FILL_FOPS` and a `Cache` as
-/// private data.
-unsafe extern "C" fn fill_write(
+/// `file` was opened with `simple_open` on a file whose private data is a
+/// `Cache`, and `buf` is a user pointer of `count` bytes.
+unsafe fn write_fill(
     file: *mut bindings::file,
     buf: *const c_char,
     count: usize,
-    _ppos: *mut bindings::loff_t,
+    fill: impl FnOnce(&Cache, usize) -> Result,
 ) -> isize {
     // SAFETY: `simple_open` set the private data to the `Cache`, which lives
     // until the file is removed, and debugfs waits for running calls.
@@ -323,10 +325,24 @@ unsafe extern "C" fn fill_write(
     if ret != 0 {
         return ret as isize;
     }
-    match cache.fill(n) {
+    match fill(cache, n) {
         Ok(()) => count as isize,
         Err(e) => e.to_errno() as isize,
     }
+}
+
+/// # Safety
+///
+/// Called by the VFS for a file created with `FILL_FOPS` and a `Cache` as
+/// private data.
+unsafe extern "C" fn fill_write(
+    file: *mut bindings::file,
+    buf: *const c_char,
+    count: usize,
+    _ppos: *mut bindings::loff_t,
+) -> isize {
+    // SAFETY: As this function's contract.
+    unsafe { write_fill(file, buf, count, |cache, n| cache.fill(n)) }
 }
 
 /// Writing N adds N objects, charged to the writer's memcg, 1.5 s after
@@ -342,18 +358,8 @@ unsafe extern "C" fn fill_late_write(
     count: usize,
     _ppos: *mut bindings::loff_t,
 ) -> isize {
-    // SAFETY: As in `fill_write`.
-    let cache = unsafe { &*(*file).private_data.cast::<Cache>() };
-    let mut n: c_ulong = 0;
-    // SAFETY: `buf` is a user pointer of `count` bytes.
-    let ret = unsafe { bindings::kstrtoul_from_user(buf, count, 10, &mut n) };
-    if ret != 0 {
-        return ret as isize;
-    }
-    match cache.fill_late(n, 1500) {
-        Ok(()) => count as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+    // SAFETY: As this function's contract.
+    unsafe { write_fill(file, buf, count, |cache, n| cache.fill_late(n, 1500)) }
 }
 
 /// # Safety

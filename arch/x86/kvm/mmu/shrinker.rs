@@ -68,6 +68,7 @@ use kernel::c_str;
 use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::stack_pin_init;
+use kernel::time::Ktime;
 use kernel::types::ARef;
 use kvm_shrinker::list_lru::{self, Batch, Isolate, Isolated, ListLru, LruItem, LruLinks};
 use kvm_shrinker::memcg::MemCgroup;
@@ -147,12 +148,6 @@ fn decide(info: c_uint) -> Action {
         return Action::Zap;
     }
     Action::Keep
-}
-
-/// The current time in ns (`ktime_get()`).
-fn now_ns() -> i64 {
-    // SAFETY: Always safe to call.
-    unsafe { bindings::ktime_get() }
 }
 
 /// Pages of one VM taken off the lru, to be handled without the lru lock.
@@ -277,12 +272,12 @@ struct Isolation {
     /// The pages visited (taken, or passed over because their VM was busy).
     visited: usize,
     /// When the walk, and so the lru lock hold, started.
-    start_ns: Option<i64>,
+    start: Option<Ktime>,
 }
 
 impl Isolation {
     fn isolate<'a>(&mut self, it: Isolate<'a, SpLink>) -> Isolated<'a> {
-        self.start_ns.get_or_insert_with(now_ns);
+        self.start.get_or_insert_with(Ktime::ktime_get);
         let link = link_ptr(it.item_ptr());
         // SAFETY: The lru lock is held and the page is on the lru, so it is
         // a live shadow page.
@@ -351,12 +346,12 @@ impl Shrink for MmuShrinker {
             let mut iso = Isolation {
                 batch: None,
                 visited: 0,
-                start_ns: None,
+                start: None,
             };
             let mut nr = (limit - visited).min(BATCH);
             self.lru.walk_one(nid, memcg, &mut nr, |it| iso.isolate(it));
-            if let Some(start) = iso.start_ns {
-                let held = now_ns().saturating_sub(start);
+            if let Some(start) = iso.start {
+                let held = (Ktime::ktime_get() - start).to_ns();
                 // SAFETY: Plain statistics update.
                 unsafe { bindings::kvm_mmu_shrink_note_lru_hold(held.unsigned_abs()) };
             }
