@@ -321,6 +321,9 @@ struct MmuShrinker {
 }
 
 impl Shrink for MmuShrinker {
+    // The count includes active roots and pages being zapped, which a scan
+    // cannot free: keeping roots off the lru would take the lru lock on
+    // every root load (see Documentation/virt/kvm/x86/mmu-shrinker.rst).
     fn count_objects(&self, sc: &ShrinkControl) -> CountResult {
         self.lru.count(sc)
     }

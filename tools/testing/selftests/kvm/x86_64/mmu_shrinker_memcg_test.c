@@ -32,8 +32,10 @@
  * memory controller (cgroup_disable=memory, CONFIG_MEMCG=n) the shrinker
  * is a per-node one: only drop_caches and the guests' data are checked.
  *
- * -b measures what reclaim costs a guest (see run_bench()), and -t SECONDS
- * races VM teardown and cgroup removal with reclaim (see run_race()).
+ * -b measures what reclaim costs a guest (see run_bench()), -l SECONDS what
+ * reclaim in one cgroup costs the page faults of a VM in another (see
+ * run_latency()), and -t SECONDS races VM teardown and cgroup removal with
+ * reclaim (see run_race()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -72,18 +74,56 @@ static char shrinker_scan_path[512];
 #define HOT_STRIDE	4
 static uint64_t guest_stride = 1;
 
+/*
+ * TSC cycles of phase 1's write to each of the first MAX_TIMED chunks: the
+ * guest's first touch of a chunk faults, and KVM builds its shadow page
+ * (and puts it on the lru) to resolve the fault.
+ */
+#define MAX_TIMED	1024
+static uint64_t write_cycles[MAX_TIMED];
+
 /* Phase 1 writes a pattern in every chunk, then every phase checks it. */
 static void guest_code(uint64_t base, uint64_t nr, uint64_t seed)
 {
-	uint64_t i;
+	uint64_t i, t;
 
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
+		t = rdtsc();
 		WRITE_ONCE(*(uint64_t *)(base + i * CHUNK_SIZE), seed ^ i);
+		if (i < MAX_TIMED)
+			write_cycles[i] = rdtsc() - t;
+	}
 	GUEST_SYNC(1);
 	for (;;) {
 		for (i = 0; i < nr; i += READ_ONCE(guest_stride))
 			GUEST_ASSERT_EQ(READ_ONCE(*(uint64_t *)(base + i * CHUNK_SIZE)),
 					seed ^ i);
+		GUEST_SYNC(2);
+	}
+}
+
+/*
+ * The warm layout (-r): WARM_PAGES 4 KiB pages in each of nr 2 MiB chunks.
+ * Phase 1 writes every page; each later pass reads the hot half (the even
+ * chunks) only.
+ */
+#define WARM_PAGES	16
+
+static void warm_guest_code(uint64_t base, uint64_t nr, uint64_t seed)
+{
+	uint64_t c, i;
+
+	for (c = 0; c < nr; c++)
+		for (i = 0; i < WARM_PAGES; i++)
+			WRITE_ONCE(*(uint64_t *)(base + c * CHUNK_SIZE + i * 4096),
+				   seed ^ (c << 8 | i));
+	GUEST_SYNC(1);
+	for (;;) {
+		for (c = 0; c < nr; c += 2)
+			for (i = 0; i < WARM_PAGES; i++)
+				GUEST_ASSERT_EQ(READ_ONCE(*(uint64_t *)(base + c * CHUNK_SIZE +
+									i * 4096)),
+						seed ^ (c << 8 | i));
 		GUEST_SYNC(2);
 	}
 }
@@ -377,11 +417,35 @@ static void child_reply(int fd, struct kvm_vm *vm, bool ok, uint64_t run_ns)
 	TEST_ASSERT(write(fd, &r, sizeof(r)) == sizeof(r), "reply");
 }
 
+static int nr_timed(void)
+{
+	return nr_chunks < MAX_TIMED ? nr_chunks : MAX_TIMED;
+}
+
+/* Child: the times of phase 1's first writes, in ns, after the report. */
+static void child_reply_timings(int fd, struct kvm_vm *vm, struct kvm_vcpu *vcpu)
+{
+	uint64_t ns[MAX_TIMED];
+	long khz;
+	int i;
+
+	sync_global_from_guest(vm, write_cycles);
+	khz = __vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL);
+	TEST_ASSERT(khz > 0, "KVM_GET_TSC_KHZ");
+	for (i = 0; i < nr_timed(); i++)
+		ns[i] = write_cycles[i] * 1000000 / khz;
+	child_reply(fd, vm, true, 0);
+	TEST_ASSERT(write(fd, ns, nr_timed() * sizeof(ns[0])) ==
+		    (ssize_t)(nr_timed() * sizeof(ns[0])), "reply");
+}
+
 /*
- * Commands: 'P' prepare (create the VM and populate guest memory), 'W'
+ * Commands: 'P' prepare (create the VM and populate guest memory), 'w'
+ * prepare with the warm layout, 'W'
  * write (phase 1), 'V' verify (phase 2), 'H' verify the hot set only
- * (every HOT_STRIDE-th chunk), 'S' stats, 'I' mark the data pages idle,
- * 'J' count the idle data pages, 'Q' quit.
+ * (every HOT_STRIDE-th chunk), 'S' stats, 'T' stats and phase 1's write
+ * times, 'I' mark the data pages idle, 'J' count the idle data pages, 'Q'
+ * quit.
  */
 static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 {
@@ -401,13 +465,17 @@ static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 	while (read(cmd_fd, &cmd, 1) == 1) {
 		switch (cmd) {
 		case 'P':
+		case 'w': {
+			int per_chunk = cmd == 'w' ? WARM_PAGES : 1;
+
 			/*
 			 * Size memslot 0 for the page tables of nr_chunks 2 MiB
 			 * regions of 4 KiB pages: one page table per chunk.
 			 */
 			vm = __vm_create_with_one_vcpu(&vcpu,
 						       (uint64_t)nr_chunks * 512,
-						       guest_code);
+						       cmd == 'w' ? warm_guest_code :
+								    guest_code);
 			/*
 			 * KVM caps a VM's shadow pages at 2% of its memory and
 			 * recycles the oldest beyond that; lift the cap so that
@@ -417,18 +485,21 @@ static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 				 (void *)(unsigned long)(2 * nr_chunks + 64));
 			vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS,
 						    1UL << 30, 1,
-						    nr_chunks + 16, 0);
+						    nr_chunks * per_chunk + 16, 0);
 			data_gpa = 1UL << 30;
-			for (i = 0; i < nr_chunks; i++)
-				virt_pg_map(vm, GUEST_BASE_GVA + i * CHUNK_SIZE,
+			for (i = 0; i < nr_chunks * per_chunk; i++)
+				virt_pg_map(vm, GUEST_BASE_GVA +
+					    i / per_chunk * CHUNK_SIZE +
+					    i % per_chunk * getpagesize(),
 					    data_gpa + i * getpagesize());
 			memset(addr_gpa2hva(vm, data_gpa), 0,
-			       (size_t)nr_chunks * getpagesize());
+			       (size_t)nr_chunks * per_chunk * getpagesize());
 			vcpu_args_set(vcpu, 3, GUEST_BASE_GVA,
 				      (uint64_t)nr_chunks,
 				      (uint64_t)random() << 32 | p->ino);
 			child_reply(reply_fd, vm, true, 0);
 			break;
+		}
 		case 'W':
 			child_reply(reply_fd, vm, run_to_sync(vcpu, 1), 0);
 			break;
@@ -442,6 +513,9 @@ static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 			break;
 		case 'S':
 			child_reply(reply_fd, vm, true, 0);
+			break;
+		case 'T':
+			child_reply_timings(reply_fd, vm, vcpu);
 			break;
 		case 'I':
 		case 'J': {
@@ -1007,22 +1081,263 @@ static void run_race(int seconds)
 			 "VM teardown and memcg removal race with reclaim\n");
 }
 
+/*
+ * Neighbour latency (-l SECONDS): what reclaim in cgroup A costs the page
+ * faults of a VM in cgroup B.  In 6.12 one list_lru lock per node covers
+ * the lists of every memcg, and B's faults take it to put each new shadow
+ * page on the lru.  B's VMs are created one after another, each faulting
+ * in one page per chunk; the guest times each of those first writes with
+ * the TSC.  Three phases of SECONDS each: A idle; A's guest re-reading its
+ * data in a loop (the same CPU load, no reclaim); and that loop with a
+ * memory.reclaim of A after each pass, which frees A's shadow pages for
+ * the next pass to rebuild.  Reported per phase: the median, 99th
+ * percentile and longest fault of B, and for the last phase the longest
+ * list_lru lock hold of the shrinker.
+ */
+enum lat_phase { LAT_QUIET, LAT_BUSY, LAT_RECLAIM, NR_LAT_PHASES };
+
+static const char * const lat_phase_name[] = {
+	[LAT_QUIET] = "A idle",
+	[LAT_BUSY] = "A busy, no reclaim",
+	[LAT_RECLAIM] = "A busy and reclaimed",
+};
+
+struct lat_counts {
+	uint64_t passes;
+	uint64_t reclaims;
+};
+
+/* Drives A until @deadline: passes over its data, each followed by reclaim. */
+static void lat_load_a(struct vm_proc *a, bool reclaim, uint64_t deadline,
+		       struct lat_counts *counts)
+{
+	char path[192];
+	struct vm_report r;
+
+	snprintf(path, sizeof(path), "%s/memory.reclaim", a->cgroup);
+	while (now_ns() < deadline) {
+		TEST_ASSERT(vm_cmd(a, 'V', &r) && r.ok, "A lost its data");
+		counts->passes++;
+		if (reclaim) {
+			try_write_file(path, "1M");
+			counts->reclaims++;
+		}
+	}
+	exit(0);
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* B's VMs, one after another until @deadline; returns the faults timed. */
+static size_t lat_run_b(uint64_t deadline, uint64_t **ns, size_t *cap)
+{
+	struct vm_report r;
+	size_t n = 0;
+
+	while (now_ns() < deadline) {
+		struct vm_proc b = { .name = "B" };
+		size_t bytes = nr_timed() * sizeof(**ns);
+
+		if (n + nr_timed() > *cap) {
+			*cap = 2 * (*cap + nr_timed());
+			*ns = realloc(*ns, *cap * sizeof(**ns));
+			TEST_ASSERT(*ns, "realloc");
+		}
+		start_vm(&b);
+		TEST_ASSERT(vm_cmd(&b, 'P', &r) && vm_cmd(&b, 'W', &r) && r.ok &&
+			    vm_cmd(&b, 'T', &r) &&
+			    read(b.reply_fd, *ns + n, bytes) == (ssize_t)bytes,
+			    "B: write and timings");
+		n += nr_timed();
+		stop_vm(&b);
+	}
+	return n;
+}
+
+static void run_latency(int seconds)
+{
+	struct vm_proc a = { .name = "A" };
+	struct lat_counts *counts;
+	uint64_t *ns = NULL, freed0, deadline, hold = 0;
+	size_t n, cap = 0;
+	struct vm_report r;
+	int phase, status;
+	pid_t loader;
+
+	if (!rust_shrinker || !memcg_on) {
+		ksft_test_result_skip("neighbour latency: needs the memcg-aware shrinker\n");
+		return;
+	}
+	counts = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(counts != MAP_FAILED, "mmap");
+	start_vm(&a);
+	TEST_ASSERT(vm_cmd(&a, 'P', &r) && vm_cmd(&a, 'W', &r) && r.ok,
+		    "A: write");
+	TEST_ASSERT(vm_cmd(&a, 'S', &r), "A: stats");
+	freed0 = r.shrinker_freed;
+
+	for (phase = 0; phase < NR_LAT_PHASES; phase++) {
+		deadline = now_ns() + seconds * 1000000000ULL;
+		loader = 0;
+		if (phase != LAT_QUIET) {
+			if (phase == LAT_RECLAIM && !access(LRU_HOLD_PARAM, W_OK))
+				write_file(LRU_HOLD_PARAM, "0");
+			loader = fork();
+			TEST_ASSERT(loader >= 0, "fork");
+			if (!loader)
+				lat_load_a(&a, phase == LAT_RECLAIM, deadline,
+					   &counts[phase]);
+		}
+		n = lat_run_b(deadline, &ns, &cap);
+		if (loader)
+			TEST_ASSERT(waitpid(loader, &status, 0) == loader &&
+				    WIFEXITED(status) && !WEXITSTATUS(status),
+				    "the process driving A failed");
+		if (phase == LAT_RECLAIM && !access(LRU_HOLD_PARAM, R_OK))
+			hold = lru_hold_max_ns();
+		TEST_ASSERT(n, "no VM of B finished in %d s", seconds);
+		qsort(ns, n, sizeof(*ns), cmp_u64);
+		ksft_print_msg("latency: %-21s B faults %6zu p50 %6lu us p99 %6lu us max %6lu us\n",
+			       lat_phase_name[phase], n, ns[n / 2] / 1000,
+			       ns[n * 99 / 100] / 1000, ns[n - 1] / 1000);
+		ksft_print_msg("latency: %-21s A passes %lu, memory.reclaim writes %lu\n",
+			       lat_phase_name[phase], counts[phase].passes,
+			       counts[phase].reclaims);
+	}
+	TEST_ASSERT(vm_cmd(&a, 'V', &r) && r.ok, "A: read back");
+	stop_vm(&a);
+	free(ns);
+	ksft_print_msg("latency: A's shadow pages freed %lu; longest lru lock hold %lu ns%s\n",
+		       r.shrinker_freed - freed0, hold,
+		       access(LRU_HOLD_PARAM, R_OK) ? " (not measured by this kernel)" : "");
+	ksft_test_result(r.shrinker_freed > freed0 && counts[LAT_RECLAIM].reclaims,
+			 "neighbour fault latency measured while A is reclaimed\n");
+}
+
+/*
+ * Host page aging under the shrinker (-r): a warm guest, whose hot half is
+ * read on every pass, in a cgroup under memory.high with swap, while the
+ * shrinker scans the cgroup's shadow pages in a loop and memory.reclaim
+ * takes 1 MiB after each pass, REFAULT_STEPS times: less than the cold
+ * half.  If the host's page aging sees the guest's accesses, reclaim takes
+ * cold pages only and the hot half never refaults.  Reported: the
+ * cgroup's anon workingset refaults and the guest's time for its passes.
+ * Run it on a kernel whose shrinker clears the leaf SPTEs' Accessed bits
+ * (what the host's aging reads) to see the difference.
+ */
+#define REFAULT_STEPS	8
+#define REFAULT_STEP	"1M"
+
+static void shrinker_scan_loop(unsigned long ino, bool *stop)
+{
+	int nid, nr_nodes = online_nodes();
+	char val[64];
+
+	while (!READ_ONCE(*stop)) {
+		for (nid = 0; nid < nr_nodes; nid++) {
+			snprintf(val, sizeof(val), "%lu %d 64", ino, nid);
+			try_write_file(shrinker_scan_path, val);
+		}
+		usleep(2000);
+	}
+	exit(0);
+}
+
+static bool swap_on(void)
+{
+	FILE *f = fopen("/proc/swaps", "r");
+	char line[256];
+	int n = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		n++;
+	if (f)
+		fclose(f);
+	return n > 1;
+}
+
+static void run_refaults(void)
+{
+	struct vm_proc v = { .name = "R" };
+	uint64_t refault0, refaults, current, pass_ns = 0;
+	char path[192], val[32];
+	bool *stop;
+	struct vm_report r;
+	int i, status;
+	pid_t scanner;
+
+	if (!rust_shrinker || !memcg_on || !swap_on()) {
+		ksft_test_result_skip("host page aging: needs the memcg-aware shrinker and swap\n");
+		return;
+	}
+	stop = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(stop != MAP_FAILED, "mmap");
+	start_vm(&v);
+	TEST_ASSERT(vm_cmd(&v, 'w', &r) && vm_cmd(&v, 'W', &r) && r.ok &&
+		    vm_cmd(&v, 'V', &r) && r.ok, "R: write");
+	/* memory.high below the usage by a quarter of the cold half. */
+	current = memcg_u64(v.cgroup, "memory.current");
+	snprintf(path, sizeof(path), "%s/memory.high", v.cgroup);
+	snprintf(val, sizeof(val), "%lu",
+		 current - (uint64_t)nr_chunks / 2 * WARM_PAGES * 4096 / 4);
+	write_file(path, val);
+	snprintf(path, sizeof(path), "%s/memory.reclaim", v.cgroup);
+	refault0 = memcg_stat(v.cgroup, "workingset_refault_anon");
+
+	scanner = fork();
+	TEST_ASSERT(scanner >= 0, "fork");
+	if (!scanner)
+		shrinker_scan_loop(v.ino, stop);
+	for (i = 0; i < REFAULT_STEPS; i++) {
+		TEST_ASSERT(vm_cmd(&v, 'V', &r) && r.ok, "R: the guest lost data");
+		pass_ns += r.run_ns;
+		try_write_file(path, REFAULT_STEP);
+	}
+	WRITE_ONCE(*stop, true);
+	TEST_ASSERT(waitpid(scanner, &status, 0) == scanner, "waitpid");
+	TEST_ASSERT(vm_cmd(&v, 'V', &r) && r.ok, "R: the guest lost data");
+	pass_ns += r.run_ns;
+	refaults = memcg_stat(v.cgroup, "workingset_refault_anon") - refault0;
+	ksft_print_msg("aging: %d chunks x %d pages, hot half read %d times; high events %lu\n",
+		       nr_chunks, WARM_PAGES, REFAULT_STEPS + 1,
+		       memcg_event(v.cgroup, "high"));
+	ksft_print_msg("aging: anon refaults %lu, swapped out %lu KiB, guest time %lu ms\n",
+		       refaults, memcg_u64(v.cgroup, "memory.swap.current") >> 10,
+		       pass_ns / 1000000);
+	ksft_print_msg("aging: shrinker freed %lu, shadow pages zapped %lu\n",
+		       r.shrinker_freed, r.shadow_zapped);
+	stop_vm(&v);
+	ksft_test_result(r.shrinker_freed > 0 || r.shadow_zapped > 0,
+			 "host page aging measured with the shrinker scanning\n");
+}
+
 int main(int argc, char *argv[])
 {
 	struct vm_proc a = { .name = "A" }, b = { .name = "B" };
-	bool bench_only = false;
-	int opt, race = 0;
+	bool bench_only = false, refaults = false;
+	int opt, race = 0, latency = 0;
 
 	/* A write to the pipe of a VM process that was OOM-killed. */
 	signal(SIGPIPE, SIG_IGN);
 
-	while ((opt = getopt(argc, argv, "bn:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "bl:n:rt:")) != -1) {
 		if (opt == 'n')
 			nr_chunks = atoi_positive("Number of chunks", optarg);
 		else if (opt == 'b')
 			bench_only = true;
 		else if (opt == 't')
 			race = atoi_positive("Seconds", optarg);
+		else if (opt == 'l')
+			latency = atoi_positive("Seconds", optarg);
+		else if (opt == 'r')
+			refaults = true;
 	}
 
 	TEST_REQUIRE(shadow_paging());
@@ -1030,7 +1345,7 @@ int main(int argc, char *argv[])
 	find_shrinker();
 
 	ksft_print_header();
-	ksft_set_plan(bench_only || race ? 1 : 11);
+	ksft_set_plan(bench_only || race || latency || refaults ? 1 : 11);
 	ksft_print_msg("%s shrinker, %d chunks per VM, memory controller %s\n",
 		       rust_shrinker ? "Rust memcg-aware (kvm-mmu)" :
 				       "baseline C (x86-mmu)", nr_chunks,
@@ -1044,9 +1359,13 @@ int main(int argc, char *argv[])
 		write_file(TEST_CGROUP "/cgroup.subtree_control", "+memory");
 	}
 
-	if (bench_only || race) {
+	if (bench_only || race || latency || refaults) {
 		if (race)
 			run_race(race);
+		else if (latency)
+			run_latency(latency);
+		else if (refaults)
+			run_refaults();
 		else
 			run_bench();
 		rmdir(TEST_CGROUP);
