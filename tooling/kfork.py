@@ -107,6 +107,11 @@ def read_selftest_list(p=SELFTEST_LIST):
     return out
 
 
+def result_name(test, args=""):
+    """The name tooling/guest/check.sh reports for `test` run with `args`."""
+    return test + "".join(args.split())
+
+
 def selftest_list_results(st_out):
     """Every built selftest must be listed, to run or to skip with a reason."""
     listed = {t for _, t, _ in read_selftest_list()}
@@ -345,6 +350,13 @@ NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg",
 # untouched (PASS).
 BASELINE_TESTS = ["x86_64/mmu_shrinker_memcg_test"]
 
+# kvm_amd npt=1: L1 runs on the TDP MMU and gives its L2 nested page
+# tables, which L0 shadows (nested shadow pages, charged to L1's VMM): the
+# case the shrinker matters most for.  The plain test needs shadow paging
+# and skips there; -N runs the L2 guests.  On the baseline kernel the test
+# reports what the C shrinker does with the same load.
+NPT_TESTS = ["x86_64/mmu_shrinker_memcg_test -N"]
+
 # Run again under lockdep, KASAN and DEBUG_LIST (VARIANT=debug): our
 # shrinkers' reclaim paths, VM teardown and module paths.
 DEBUG_TESTS = ["x86_64/mmu_shrinker_memcg_test", "x86_64/mmu_shrinker_memcg_test -t 20",
@@ -396,7 +408,7 @@ def list_results(label, out, st, args, wanted, append="", kunit=False, expect_oo
             res.append(results.Result(f"{label}:kunit:rust_kvm_shrinker", results.FAIL,
                                       f"suite did not run; console: {r.log_path}"))
     got = {t.name for t in tests}
-    for name in [f"{label}:" + t.split()[0] for t in wanted] + [f"{label}:{c}" for c in checks]:
+    for name in [f"{label}:" + result_name(t) for t in wanted] + [f"{label}:{c}" for c in checks]:
         if name not in got:
             res.append(results.Result(name, results.FAIL, f"no result; console: {r.log_path}"))
     if r.timed_out or r.rc is None:
@@ -437,12 +449,14 @@ def cmd_check(args):
     out = build.kernel(args.variant)
     st = build.selftests(args.variant)
     all_res += selftest_list_results(st)
-    runs = [t for kind, t, _ in read_selftest_list() if kind == "run"]
+    runs = [result_name(t, a) for kind, t, a in read_selftest_list() if kind == "run"]
     # The guest reads the list itself; per-test timeouts bound the total.
     r = vm.run_command(out, "sh /kfork/check.sh", timeout=args.timeout,
                        selftests_dir=st, files=[(SELFTEST_LIST, "kfork/selftests.list")],
                        echo=True if args.verbose else "progress", name="check")
     all_res += vm_results(r, runs)
+    log("kvm_amd npt=1: nested shadow pages of L2 guests with nested paging")
+    all_res += list_results("npt", out, st, args, NPT_TESTS, modules=bench.NESTED_MODULES)
     log("a sparse NUMA node map (nodes 0 and 2, not 1)")
     all_res += sparse_numa_results("sparse-numa", out, st, args)
     all_res += no_memcg_results("memcg-disabled", out, st, args,
@@ -451,8 +465,10 @@ def cmd_check(args):
     all_res += no_memcg_results("memcg-compiled-out", build.kernel("nomemcg"), st,
                                 args, kunit=True)
     log("the baseline kernel (CONFIG_KVM_MMU_SHRINKER_RUST=n, the C shrinker)")
-    all_res += list_results("baseline", build.kernel("baseline"), st, args,
-                            BASELINE_TESTS, expect_oom=True)
+    base = build.kernel("baseline")
+    all_res += list_results("baseline", base, st, args, BASELINE_TESTS, expect_oom=True)
+    all_res += list_results("baseline-npt", base, st, args, NPT_TESTS, expect_oom=True,
+                            modules=bench.NESTED_MODULES)
     log("the kernel with KVM built in (KVM=y)")
     all_res += list_results("kvm-builtin", build.kernel("kvmy"), st, args,
                             ["x86_64/mmu_shrinker_memcg_test"],
@@ -484,10 +500,11 @@ def report(all_res, start, console_log=None):
     print(results.summary(all_res))
 
 
-def run_on_kernels(args, command, what, name, echo):
+def run_on_kernels(args, command, what, name, echo, **vm_args):
     """Build the baseline and our kernel (bench.KERNELS) and run the same
     guest command in each; {kernel key: VmResult}. Fails on the first run
-    that does not exit 0, naming its console log."""
+    that does not exit 0, naming its console log. `vm_args` go to
+    vm.run_command."""
     cmd_assemble(args)
     runs = {}
     for key, label in bench.KERNELS:
@@ -495,7 +512,7 @@ def run_on_kernels(args, command, what, name, echo):
         st = build.selftests(key)
         log(f"booting the {label} kernel: {what}")
         r = vm.run_command(out, command, timeout=args.timeout, selftests_dir=st,
-                           echo=echo, name=f"{name}-{key}")
+                           echo=echo, name=f"{name}-{key}", **vm_args)
         if r.rc != 0:
             raise KforkError(f"the {name} run on the {label} kernel failed "
                              f"(exit {r.rc}); console log: {r.log_path}")
@@ -503,34 +520,48 @@ def run_on_kernels(args, command, what, name, echo):
     return runs
 
 
+# The two cases make bench and make demo show: (title, -N, vm_args).
+CASES = (("shadow paging (kvm_amd npt=0): the VMs' own shadow pages", False, {}),
+         ("nested paging (kvm_amd npt=1): L2 guests, L0's shadows of L1's nested "
+          "page tables", True, {"modules": bench.NESTED_MODULES}))
+
+
 def cmd_bench(args):
-    """The baseline (C) kernel against ours, same guest command on both."""
-    runs = run_on_kernels(args, bench.guest_command(args.runs),
-                          f"the memcg test once, then -b {args.runs} times",
-                          "bench", "progress")
-    parsed = {}
-    for key, r in runs.items():
-        parsed[key] = bench.parse(r.lines)
-        parsed[key]["log"] = r.log_path
-    table = bench.render(bench.rows(parsed))
+    """The baseline (C) kernel against ours, same guest command on both,
+    with shadow paging and with nested paging."""
+    text = []
+    for title, nested, vm_args in CASES:
+        runs = run_on_kernels(args, bench.guest_command(args.runs, nested),
+                              f"{title}: the memcg test once, then -b {args.runs} times",
+                              "bench-nested" if nested else "bench", "progress", **vm_args)
+        parsed = {}
+        for key, r in runs.items():
+            parsed[key] = bench.parse(r.lines)
+        text += [title, bench.render(bench.rows(parsed))]
+        text += [f"console log, {label}: {runs[key].log_path}" for key, label in bench.KERNELS]
+        text.append("")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outf = path("logs", f"bench-{stamp}.txt")
     with open(outf, "w") as f:
-        f.write(table + "\n")
-        for key, label in bench.KERNELS:
-            f.write(f"console log, {label}: {parsed[key]['log']}\n")
+        f.write("\n".join(text))
     print()
-    print(table)
-    print(f"\ntable: {outf}")
+    print("\n".join(text))
+    print(f"table: {outf}")
     return 0
 
 
 def cmd_demo(args):
     """Build the fork and the baseline kernel, boot each, and show what the
     memcg-aware shrinker changes: a table per cgroup, also as an SVG."""
-    runs = run_on_kernels(args, "sh /kfork/demo.sh",
-                          "two VMs in two cgroups, memory.reclaim written to cgroup A only",
-                          "demo", False)
+    runs, tables = None, []
+    for title, nested, vm_args in CASES:
+        got = run_on_kernels(args, "sh /kfork/demo.sh" + (" -N" if nested else ""),
+                             f"{title}: two VMs in two cgroups, memory.reclaim "
+                             "written to cgroup A only",
+                             "demo-nested" if nested else "demo", False, **vm_args)
+        runs = runs or got
+        tables.append((title, got, bench.demo_rows({k: bench.parse(got[k].lines)
+                                                    for k, _ in bench.KERNELS})))
     r = runs["qemu"]
     kunit, _ = results.parse_console(r.lines)
     print()
@@ -547,20 +578,22 @@ def cmd_demo(args):
     for ln in runs["baseline"].lines:
         if ln.startswith("DEMO MMU shrinker"):
             print("  baseline kernel: " + ln[5:])
-    parsed = {k: bench.parse(runs[k].lines) for k, _ in bench.KERNELS}
-    table = bench.demo_rows(parsed)
     title = ("Two VMs, each in its own memory cgroup; memory.reclaim written "
              "to cgroup A only (before -> after)")
     print()
     print(title)
-    print(bench.render(table))
+    picture = []
+    for case, got, table in tables:
+        print(f"\n{case}")
+        print(bench.render(table))
+        for key, label in bench.KERNELS:
+            print(f"  console log, {label}: {got[key].log_path}")
+        picture += [(case.split(":")[0] + ":", ["", ""])] + table
     svgf = path("logs", "demo-table.svg")
     with open(svgf, "w") as f:
-        f.write(bench.svg(title, table, "make demo, " + time.strftime("%Y-%m-%d") +
-                          ": QEMU TCG, kvm_amd npt=0 (shadow paging), 384 chunks per VM"))
-    print(f"\n  table as a picture: {svgf}")
-    for key, label in bench.KERNELS:
-        print(f"  console log, {label}: {runs[key].log_path}")
+        f.write(bench.svg(title, picture, "make demo, " + time.strftime("%Y-%m-%d") +
+                          ": QEMU TCG, 384 chunks per VM"))
+    print(f"\n  tables as a picture: {svgf}")
     ok = kunit and not any(k.status == results.FAIL for k in kunit)
     return 0 if ok else 1
 

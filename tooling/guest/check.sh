@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run the selftests listed in $KFORK_LIST ("run PATH [ARGS...]")
 # one by one, each under a timeout.  For each, print one line that the host
-# counts:  KFORK-RESULT PREFIX:PATH PASS|FAIL|SKIP SECONDS [why]
+# counts:  KFORK-RESULT PREFIX:NAME PASS|FAIL|SKIP SECONDS [why]
+# where NAME is PATH followed by ARGS without spaces ("x86_64/foo-t20"),
 # and, for a test that did not pass, its output prefixed with "# ".
 T=${KFORK_TEST_TIMEOUT:-120}
 LIST=${KFORK_LIST:-/kfork/selftests.list}
@@ -32,5 +33,5 @@ grep '^run ' "$LIST" | while read -r _ t args; do
 	if [ "$st" = FAIL ]; then
 		tail -n 40 /tmp/test.out | sed 's/^/# /'
 	fi
-	echo "KFORK-RESULT $PREFIX:$t $st $secs $why"
+	echo "KFORK-RESULT $PREFIX:$t$(printf %s "$args" | tr -d ' ') $st $secs $why"
 done

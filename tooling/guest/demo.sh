@@ -7,7 +7,7 @@ echo "DEMO NUMA nodes: $(ls -d /sys/devices/system/node/node* | wc -l)"
 if [ -d /sys/module/kvm_amd ]; then
 	echo "DEMO kvm_amd: loaded, npt=$(cat /sys/module/kvm_amd/parameters/npt)" \
 		"nested=$(cat /sys/module/kvm_amd/parameters/nested)" \
-		"(npt=N: shadow paging)"
+		"(npt=N: shadow paging; npt=Y: TDP, nested shadow pages for L2)"
 else
 	echo "DEMO kvm_amd: NOT loaded"
 	exit 1
@@ -22,9 +22,10 @@ for d in /sys/kernel/debug/shrinker/kvm-mmu-* /sys/kernel/debug/shrinker/x86-mmu
 	esac
 done
 # Two VMs in two cgroups; memory.reclaim in A; drop_caches; memory.max.
-# The host turns its "# before/after" lines into the demo's table.
+# The host turns its "# before/after" lines into the demo's table.  The
+# arguments go to the test: -N runs L2 guests (nested).
 t=x86_64/mmu_shrinker_memcg_test
-/kselftests/$t
+/kselftests/$t "$@"
 rc=$?
-echo "DEMO KVM selftest $t: exit $rc"
+echo "DEMO KVM selftest $t $*: exit $rc"
 exit $rc

@@ -17,18 +17,26 @@ _SNAP = re.compile(r"^# (before|after) (A memory\.reclaim|drop_caches) (\w+): "
                    r"freed (\d+), zapped (\d+)")
 _MAX = re.compile(r"^# memory\.max VM: (ran to the end|died), oom_kill (\d+), "
                   r"freed (\d+)")
+_HIGH = re.compile(r"^# memory\.high VM: (ran to the end|died), high events (\d+), "
+                   r"freed (\d+)")
+_STALL = re.compile(r"^# memory\.high VM: memory stall (\d+) us")
 _BENCH = re.compile(r"^# bench: (.*)$")
 
+# The nested case: L2 guests with nested paging (kvm_amd npt=1), whose
+# nested page tables L0 shadows; the test's -N.
+NESTED_MODULES = "kvm_amd:npt=1,nested=1"
 
-def guest_command(runs):
-    bench = "; ".join([f"{TEST} -b"] * runs)
-    return f"{TEST}; {bench}"
+
+def guest_command(runs, nested=False):
+    test = f"{TEST} -N" if nested else TEST
+    bench = "; ".join([f"{test} -b"] * runs)
+    return f"{test}; {bench}"
 
 
 def parse(lines):
     """The numbers one kernel's run printed: {'snap': {(when, phase, vm):
     {...}}, 'memory_max': {...}, 'bench': [{...}, ...]}."""
-    out = {"snap": {}, "memory_max": None, "bench": []}
+    out = {"snap": {}, "memory_max": None, "memory_high": None, "bench": []}
     for ln in lines:
         ln = ln.rstrip("\n")
         m = _SNAP.match(ln)
@@ -43,6 +51,16 @@ def parse(lines):
             out["memory_max"] = {"ran": m.group(1) == "ran to the end",
                                  "oom_kill": int(m.group(2)),
                                  "shrinker_freed": int(m.group(3))}
+            continue
+        m = _HIGH.match(ln)
+        if m:
+            out["memory_high"] = {"ran": m.group(1) == "ran to the end",
+                                  "high": int(m.group(2)), "shrinker_freed": int(m.group(3)),
+                                  "stall_us": None}
+            continue
+        m = _STALL.match(ln)
+        if m and out["memory_high"]:
+            out["memory_high"]["stall_us"] = int(m.group(1))
             continue
         m = _BENCH.match(ln)
         if m:
@@ -107,6 +125,14 @@ def rows(parsed):
         return lambda p: _stat([round(b[key] / scale, 1) if scale != 1 else b[key]
                                 for b in p["bench"] if key in b])
 
+    def mh(p):
+        m = p["memory_high"]
+        if not m:
+            return "n/a"
+        stall = m["stall_us"]
+        return (("ran" if m["ran"] else "died") + f", {m['high']} high events" +
+                (f", stalled {stall / 1000:.0f} ms" if stall is not None else ""))
+
     r = [
         ("memory.reclaim in A: shadow pages zapped in A",
          per(lambda p: str(_delta(p, "memory.reclaim", "A", "zapped")))),
@@ -120,6 +146,7 @@ def rows(parsed):
          per(lambda p: f"{_delta(p, 'drop_caches', 'A', 'zapped')} / "
                        f"{_delta(p, 'drop_caches', 'B', 'zapped')}")),
         ("VM under memory.max (room for 64 of ~390 pages)", per(mm)),
+        ("VM under memory.high (same room)", per(mh)),
         ("bench: pages freed (goal: half of the chunks)", per(bench("freed"))),
         ("bench: shrinker time per freed page (us)", per(bench("ns_per_freed", 1000))),
         ("bench: working set, extra time over all rounds (us)", per(bench("extra_us"))),
@@ -163,7 +190,14 @@ def demo_rows(parsed):
             (f"cgroup {name}: pages freed by the shrinker",
              per(lambda p: str(_delta(p, "memory.reclaim", name, "zapped")))),
         ]
+    def mh(p):
+        m = p["memory_high"]
+        if not m or m["stall_us"] is None:
+            return "n/a"
+        return f"stalled {m['stall_us'] / 1000:.0f} ms" if m["ran"] else "died"
+
     r.append(("VM in a cgroup with a low memory.max", per(mm)))
+    r.append(("VM in a cgroup with a low memory.high", per(mh)))
     return r
 
 

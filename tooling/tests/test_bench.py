@@ -10,6 +10,8 @@ RUN = """\
 # after A memory.reclaim A: count 4, sec_pagetables 16 KiB, freed 387, zapped 387
 # after A memory.reclaim B: count 391, sec_pagetables 1564 KiB, freed 0, zapped 0
 # memory.max VM: died, oom_kill 1, freed 0, max 5767168
+# memory.high VM: ran to the end, high events 204, freed 0, high 7462912
+# memory.high VM: memory stall 18029903 us
 # bench: shrinker=c chunks=384 hot=96 freed=192 rounds=6
 # bench: ns_per_freed=26053 nominal_us=143 extra_us=6444 rebuilt=52
 # bench: shrinker=c chunks=384 hot=96 freed=192 rounds=6
@@ -25,6 +27,8 @@ class BenchParseTest(unittest.TestCase):
         self.assertEqual([b["freed"] for b in p["bench"]], [192, 192])
         self.assertEqual(p["bench"][0]["shrinker"], "c")
         self.assertEqual([b["rebuilt"] for b in p["bench"]], [52, 52])
+        self.assertEqual(p["memory_high"], {"ran": True, "high": 204, "shrinker_freed": 0,
+                                            "stall_us": 18029903})
 
     def test_rows(self):
         p = bench.parse(RUN.splitlines())
@@ -34,7 +38,13 @@ class BenchParseTest(unittest.TestCase):
                          "25.1 (24.0-26.1)")
         self.assertEqual(table["VM under memory.max (room for 64 of ~390 pages)"][1],
                          "killed, oom_kill 1")
+        self.assertEqual(table["VM under memory.high (same room)"][0],
+                         "ran, 204 high events, stalled 18030 ms")
         self.assertIn("ours", bench.render(list(table.items())))
+
+    def test_guest_command(self):
+        self.assertEqual(bench.guest_command(2, nested=True),
+                         f"{bench.TEST} -N; {bench.TEST} -N -b; {bench.TEST} -N -b")
 
 
 class DemoTableTest(unittest.TestCase):
@@ -45,6 +55,7 @@ class DemoTableTest(unittest.TestCase):
         self.assertEqual(rows["cgroup A: shadow pages"][0], "391 -> 4")
         self.assertEqual(rows["cgroup B: pages freed by the shrinker"][1], "0")
         self.assertEqual(rows["VM in a cgroup with a low memory.max"][0], "OOM-killed")
+        self.assertEqual(rows["VM in a cgroup with a low memory.high"][0], "stalled 18030 ms")
         picture = bench.svg("title <A>", table, "note")
         self.assertTrue(picture.startswith("<svg"))
         self.assertIn("title &lt;A&gt;", picture)

@@ -44,10 +44,10 @@ int kvm_mmu_shrink_trylock(struct kvm *kvm);
 void kvm_mmu_shrink_unlock(struct kvm *kvm, int srcu_idx);
 unsigned int kvm_mmu_shrink_inspect(struct kvm *kvm, struct list_head *link,
 				    bool age);
-unsigned long kvm_mmu_shrink_zap(struct kvm *kvm, struct list_head *link,
-				 struct list_head *invalid_list);
-void kvm_mmu_shrink_commit(struct kvm *kvm, struct list_head *invalid_list,
-			   unsigned long nr_zapped);
+void kvm_mmu_shrink_zap(struct kvm *kvm, struct list_head *link,
+			struct list_head *invalid_list);
+unsigned long kvm_mmu_shrink_commit(struct kvm *kvm,
+				    struct list_head *invalid_list);
 void kvm_mmu_shrink_note_lru_hold(u64 ns);
 
 #endif /* __KVM_X86_MMU_SHRINKER_H */

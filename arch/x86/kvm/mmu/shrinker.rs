@@ -222,7 +222,6 @@ impl VmBatch {
     /// them take it.
     fn finish(mut self, invalid: &LruLinks) -> c_ulong {
         let kvm = self.kvm.as_ptr();
-        let mut zapped: c_ulong = 0;
         while let Some(link) = self.pop() {
             // SAFETY: By the type invariant `mmu_lock` is held and the page
             // is a live page of this VM (KVM frees pages only under
@@ -233,7 +232,7 @@ impl VmBatch {
                 Action::Zap => {
                     // SAFETY: As above; the page is off the lru, valid and
                     // not a root.
-                    zapped += unsafe { bindings::kvm_mmu_shrink_zap(kvm, link, invalid.as_raw()) };
+                    unsafe { bindings::kvm_mmu_shrink_zap(kvm, link, invalid.as_raw()) };
                 }
                 Action::Keep => {
                     // SAFETY: As above, and the page is on no list.
@@ -243,8 +242,7 @@ impl VmBatch {
         }
         // SAFETY: By the type invariant `mmu_lock` is held; `invalid` holds
         // pages of this VM.
-        unsafe { bindings::kvm_mmu_shrink_commit(kvm, invalid.as_raw(), zapped) };
-        zapped
+        unsafe { bindings::kvm_mmu_shrink_commit(kvm, invalid.as_raw()) }
         // Dropping `self` unlocks the VM.
     }
 }

@@ -24,8 +24,15 @@
  *     cold pages and the cgroup does not OOM; a fourth one under
  *     memory.high runs to the end and triggers memory.high reclaim.
  *
- * Needs shadow paging (kvm_amd.npt=0 or kvm_intel.ept=0), cgroup v2 with
- * the memory controller and debugfs.  On a kernel with the C shrinker
+ * With -N the chunks are written and read by an L2 guest that L1 runs with
+ * SVM: the case the shrinker matters most for, since L1 cannot limit the
+ * shadow pages L0 builds for its L2 and they are charged to L1's VMM.
+ * With kvm_amd.npt=1, L1 gives L2 nested page tables that put each chunk
+ * in its own 2 MiB of L2 memory, and L0 builds a nested shadow page (of
+ * L1's NPT) per chunk; with npt=0, L0 shadows L2's page tables.
+ *
+ * Needs shadow paging (kvm_amd.npt=0 or kvm_intel.ept=0), or SVM with -N,
+ * cgroup v2 with the memory controller and debugfs.  On a kernel with the C shrinker
  * (CONFIG_KVM_MMU_SHRINKER_RUST=n) it reports the baseline instead: memcg
  * reclaim frees nothing, and the memory.max VM is OOM-killed; those cases
  * are reported as expected failures (XFAIL), not as passes.  Without the
@@ -52,6 +59,7 @@
 
 #include "kvm_util.h"
 #include "processor.h"
+#include "svm_util.h"
 
 #define CHUNK_SIZE	(2UL << 20)
 #define GUEST_BASE_GVA	0x100000000UL
@@ -65,6 +73,15 @@
 
 static int nr_chunks = 384;
 static bool rust_shrinker;
+/*
+ * -N: the data is written and read by an L2 guest that L1 runs with SVM.
+ * With nested_npt (kvm_amd.npt=1) L1 gives L2 nested page tables, and L0
+ * shadows those; without it (npt=0) L0 shadows L2's own page tables.
+ */
+static bool nested;
+static bool nested_npt;
+/* L2's physical address space with nested_npt: chunk i at L2_BASE + i * 2 MiB. */
+#define L2_BASE		0x200000000UL
 /* The memory controller is available; otherwise the VMs share one list. */
 static bool memcg_on;
 static char shrinker_count_path[512];
@@ -82,23 +99,67 @@ static uint64_t guest_stride = 1;
 #define MAX_TIMED	1024
 static uint64_t write_cycles[MAX_TIMED];
 
-/* Phase 1 writes a pattern in every chunk, then every phase checks it. */
-static void guest_code(uint64_t base, uint64_t nr, uint64_t seed)
+/* Where the guest's chunks are, how many, and the seed of the pattern. */
+static uint64_t data_base, data_nr, data_seed;
+
+/*
+ * Phase 1 writes a pattern in every chunk, then every phase checks it;
+ * @sync ends a phase.
+ */
+static void data_phases(void (*sync)(uint64_t stage))
 {
 	uint64_t i, t;
 
-	for (i = 0; i < nr; i++) {
+	for (i = 0; i < data_nr; i++) {
 		t = rdtsc();
-		WRITE_ONCE(*(uint64_t *)(base + i * CHUNK_SIZE), seed ^ i);
+		WRITE_ONCE(*(uint64_t *)(data_base + i * CHUNK_SIZE), data_seed ^ i);
 		if (i < MAX_TIMED)
 			write_cycles[i] = rdtsc() - t;
 	}
-	GUEST_SYNC(1);
+	sync(1);
 	for (;;) {
-		for (i = 0; i < nr; i += READ_ONCE(guest_stride))
-			GUEST_ASSERT_EQ(READ_ONCE(*(uint64_t *)(base + i * CHUNK_SIZE)),
-					seed ^ i);
-		GUEST_SYNC(2);
+		for (i = 0; i < data_nr; i += READ_ONCE(guest_stride))
+			GUEST_ASSERT_EQ(READ_ONCE(*(uint64_t *)(data_base + i * CHUNK_SIZE)),
+					data_seed ^ i);
+		sync(2);
+	}
+}
+
+static void guest_sync(uint64_t stage)
+{
+	GUEST_SYNC(stage);
+}
+
+static void guest_code(void)
+{
+	data_phases(guest_sync);
+}
+
+/* L2 ends a phase with VMMCALL; L1 passes it on to the host. */
+static void l2_sync(uint64_t stage)
+{
+	vmmcall();
+}
+
+static void l2_guest_code(void)
+{
+	data_phases(l2_sync);
+}
+
+#define L2_STACK_SIZE	256
+
+static void l1_guest_code(struct svm_test_data *svm)
+{
+	unsigned long l2_stack[L2_STACK_SIZE];
+	uint64_t stage = 1;
+
+	generic_svm_setup(svm, l2_guest_code, &l2_stack[L2_STACK_SIZE]);
+	for (;;) {
+		run_guest(svm->vmcb, svm->vmcb_gpa);
+		GUEST_ASSERT_EQ(svm->vmcb->control.exit_code, SVM_EXIT_VMMCALL);
+		svm->vmcb->save.rip += 3;	/* VMMCALL */
+		GUEST_SYNC(stage);
+		stage = 2;
 	}
 }
 
@@ -109,21 +170,22 @@ static void guest_code(uint64_t base, uint64_t nr, uint64_t seed)
  */
 #define WARM_PAGES	16
 
-static void warm_guest_code(uint64_t base, uint64_t nr, uint64_t seed)
+static void warm_guest_code(void)
 {
 	uint64_t c, i;
 
-	for (c = 0; c < nr; c++)
+	for (c = 0; c < data_nr; c++)
 		for (i = 0; i < WARM_PAGES; i++)
-			WRITE_ONCE(*(uint64_t *)(base + c * CHUNK_SIZE + i * 4096),
-				   seed ^ (c << 8 | i));
+			WRITE_ONCE(*(uint64_t *)(data_base + c * CHUNK_SIZE + i * 4096),
+				   data_seed ^ (c << 8 | i));
 	GUEST_SYNC(1);
 	for (;;) {
-		for (c = 0; c < nr; c += 2)
+		for (c = 0; c < data_nr; c += 2)
 			for (i = 0; i < WARM_PAGES; i++)
-				GUEST_ASSERT_EQ(READ_ONCE(*(uint64_t *)(base + c * CHUNK_SIZE +
+				GUEST_ASSERT_EQ(READ_ONCE(*(uint64_t *)(data_base +
+									c * CHUNK_SIZE +
 									i * 4096)),
-						seed ^ (c << 8 | i));
+						data_seed ^ (c << 8 | i));
 		GUEST_SYNC(2);
 	}
 }
@@ -417,6 +479,72 @@ static void child_reply(int fd, struct kvm_vm *vm, bool ok, uint64_t run_ns)
 	TEST_ASSERT(write(fd, &r, sizeof(r)) == sizeof(r), "reply");
 }
 
+/*
+ * Creates the VM of 'P': nr_chunks 2 MiB chunks, each with one 4 KiB data
+ * page of memslot 1 (at *@data_gpa), so that each chunk needs a page
+ * table of its own: in L0's shadow of the guest's page tables, of L2's
+ * page tables (-N, npt=0) or of L2's nested page tables (-N, npt=1).
+ * With @warm, the VM of 'w': WARM_PAGES data pages per chunk, no L2.
+ */
+static struct kvm_vm *prepare_vm(struct vm_proc *p, struct kvm_vcpu **vcpu,
+				 vm_paddr_t *data_gpa, bool warm)
+{
+	int i, per_chunk = warm ? WARM_PAGES : 1;
+	struct svm_test_data *svm = NULL;
+	bool npt = nested_npt && !warm;
+	vm_vaddr_t svm_gva;
+	struct kvm_vm *vm;
+	uint64_t gpa;
+
+	/*
+	 * Memslot 0 holds the page tables of nr_chunks chunks: one per chunk
+	 * (and with nested_npt, one nested page table per chunk too).
+	 */
+	vm = __vm_create_with_one_vcpu(vcpu, (uint64_t)nr_chunks * 512,
+				       warm ? warm_guest_code :
+				       nested ? (void *)l1_guest_code : guest_code);
+	/*
+	 * KVM caps a VM's shadow pages at 2% of its memory and recycles the
+	 * oldest beyond that; lift the cap so that only reclaim frees pages.
+	 */
+	vm_ioctl(vm, KVM_SET_NR_MMU_PAGES,
+		 (void *)(unsigned long)(2 * nr_chunks + 64));
+	*data_gpa = 1UL << 30;
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, *data_gpa, 1,
+				    nr_chunks * per_chunk + 16, 0);
+	if (nested && !warm) {
+		svm = vcpu_alloc_svm(vm, &svm_gva);
+		vcpu_args_set(*vcpu, 1, svm_gva);
+		if (npt)
+			prepare_npt(svm, vm);
+	}
+	for (i = 0; i < nr_chunks * per_chunk; i++) {
+		uint64_t gva = GUEST_BASE_GVA + i / per_chunk * CHUNK_SIZE +
+			       i % per_chunk * getpagesize();
+
+		gpa = *data_gpa + i * getpagesize();
+		if (npt) {
+			/* L2's chunk i is in its own 2 MiB of L2 memory. */
+			npt_pg_map(svm, vm, L2_BASE + i * CHUNK_SIZE, gpa);
+			gpa = L2_BASE + i * CHUNK_SIZE;
+		}
+		virt_pg_map(vm, gva, gpa);
+	}
+	/* L2 runs L1's code on L1's stack and page tables. */
+	if (npt)
+		npt_identity_map_memslot(svm, vm, 0);
+	memset(addr_gpa2hva(vm, *data_gpa), 0,
+	       (size_t)nr_chunks * per_chunk * getpagesize());
+
+	data_base = GUEST_BASE_GVA;
+	data_nr = nr_chunks;
+	data_seed = (uint64_t)random() << 32 | p->ino;
+	sync_global_to_guest(vm, data_base);
+	sync_global_to_guest(vm, data_nr);
+	sync_global_to_guest(vm, data_seed);
+	return vm;
+}
+
 static int nr_timed(void)
 {
 	return nr_chunks < MAX_TIMED ? nr_chunks : MAX_TIMED;
@@ -455,7 +583,6 @@ static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 	vm_paddr_t data_gpa = 0;
 	uint64_t t;
 	bool ok;
-	int i;
 
 	if (memcg_on) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", p->cgroup);
@@ -465,41 +592,10 @@ static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 	while (read(cmd_fd, &cmd, 1) == 1) {
 		switch (cmd) {
 		case 'P':
-		case 'w': {
-			int per_chunk = cmd == 'w' ? WARM_PAGES : 1;
-
-			/*
-			 * Size memslot 0 for the page tables of nr_chunks 2 MiB
-			 * regions of 4 KiB pages: one page table per chunk.
-			 */
-			vm = __vm_create_with_one_vcpu(&vcpu,
-						       (uint64_t)nr_chunks * 512,
-						       cmd == 'w' ? warm_guest_code :
-								    guest_code);
-			/*
-			 * KVM caps a VM's shadow pages at 2% of its memory and
-			 * recycles the oldest beyond that; lift the cap so that
-			 * only reclaim frees pages.
-			 */
-			vm_ioctl(vm, KVM_SET_NR_MMU_PAGES,
-				 (void *)(unsigned long)(2 * nr_chunks + 64));
-			vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS,
-						    1UL << 30, 1,
-						    nr_chunks * per_chunk + 16, 0);
-			data_gpa = 1UL << 30;
-			for (i = 0; i < nr_chunks * per_chunk; i++)
-				virt_pg_map(vm, GUEST_BASE_GVA +
-					    i / per_chunk * CHUNK_SIZE +
-					    i % per_chunk * getpagesize(),
-					    data_gpa + i * getpagesize());
-			memset(addr_gpa2hva(vm, data_gpa), 0,
-			       (size_t)nr_chunks * per_chunk * getpagesize());
-			vcpu_args_set(vcpu, 3, GUEST_BASE_GVA,
-				      (uint64_t)nr_chunks,
-				      (uint64_t)random() << 32 | p->ino);
+		case 'w':
+			vm = prepare_vm(p, &vcpu, &data_gpa, cmd == 'w');
 			child_reply(reply_fd, vm, true, 0);
 			break;
-		}
 		case 'W':
 			child_reply(reply_fd, vm, run_to_sync(vcpu, 1), 0);
 			break;
@@ -657,6 +753,7 @@ static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
 	struct snapshot a0, b0, a1, b1;
 	bool targeted, spared, honest;
 	int ret_half, ret_all;
+	uint64_t shadow;
 
 	wait_stats_flush();
 	snap(a, &a0);
@@ -665,12 +762,17 @@ static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
 	print_snap("before A memory.reclaim", b, &b0);
 
 	/*
+	 * What A's shadow pages take: sec_pagetables also counts TDP MMU
+	 * pages with nested paging, and the baseline has no count.
+	 */
+	shadow = a0.count >= 0 ? a0.count * 4096UL : a0.sec_pagetables;
+	/*
 	 * Half of what A's shadow pages take, which the shrinker can free:
 	 * the write must succeed.  Then as much again as they took at first,
 	 * which frees the rest (and may fail, if there is not that much).
 	 */
-	honest = memory_reclaim(a, a0.sec_pagetables / 2, &ret_half);
-	honest &= memory_reclaim(a, a0.sec_pagetables, &ret_all);
+	honest = memory_reclaim(a, shadow / 2, &ret_half);
+	honest &= memory_reclaim(a, shadow, &ret_all);
 
 	wait_stats_flush();
 	snap(a, &a1);
@@ -705,11 +807,17 @@ static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
 		   a1.stats.shrinker_freed >= (uint64_t)(a0.count - a1.count);
 	/*
 	 * Each shadow page has one page table page, and that is all that
-	 * sec_pagetables counts for these cgroups: the two must agree.
+	 * sec_pagetables counts for these cgroups, except with TDP, where it
+	 * also counts L0's TDP MMU pages for L1's memory, which the shrinker
+	 * does not take: what A's sec_pagetables lost must be what its count
+	 * lost, and without TDP the two must agree.
 	 */
-	targeted &= a0.sec_pagetables == a0.count * 4096UL &&
-		    a1.sec_pagetables == a1.count * 4096UL &&
-		    b1.sec_pagetables == b1.count * 4096UL;
+	targeted &= a0.sec_pagetables - a1.sec_pagetables ==
+		    (a0.count - a1.count) * 4096UL;
+	if (!nested_npt)
+		targeted &= a0.sec_pagetables == a0.count * 4096UL &&
+			    a1.sec_pagetables == a1.count * 4096UL &&
+			    b1.sec_pagetables == b1.count * 4096UL;
 	ksft_test_result(targeted, "memcg reclaim in A frees A's shadow pages (%ld -> %ld)\n",
 			 a0.count, a1.count);
 }
@@ -1327,7 +1435,7 @@ int main(int argc, char *argv[])
 	/* A write to the pipe of a VM process that was OOM-killed. */
 	signal(SIGPIPE, SIG_IGN);
 
-	while ((opt = getopt(argc, argv, "bl:n:rt:")) != -1) {
+	while ((opt = getopt(argc, argv, "bl:Nn:rt:")) != -1) {
 		if (opt == 'n')
 			nr_chunks = atoi_positive("Number of chunks", optarg);
 		else if (opt == 'b')
@@ -1338,9 +1446,16 @@ int main(int argc, char *argv[])
 			latency = atoi_positive("Seconds", optarg);
 		else if (opt == 'r')
 			refaults = true;
+		else if (opt == 'N')
+			nested = true;
 	}
 
-	TEST_REQUIRE(shadow_paging());
+	if (nested) {
+		TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
+		nested_npt = !shadow_paging();
+	} else {
+		TEST_REQUIRE(shadow_paging());
+	}
 	memcg_on = memory_controller();
 	find_shrinker();
 
@@ -1350,6 +1465,10 @@ int main(int argc, char *argv[])
 		       rust_shrinker ? "Rust memcg-aware (kvm-mmu)" :
 				       "baseline C (x86-mmu)", nr_chunks,
 		       memcg_on ? "on" : "off (both VMs share the lists)");
+	if (nested)
+		ksft_print_msg("nested: L2 guests under L1, %s\n",
+			       nested_npt ? "with nested paging (L0 shadows L1's NPT)" :
+					    "without nested paging (L0 shadows L2's page tables)");
 
 	if (memcg_on) {
 		write_file(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
