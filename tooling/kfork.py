@@ -90,7 +90,8 @@ def cmd_selftests(args):
 
 
 def read_selftest_list(p=SELFTEST_LIST):
-    """[(kind, test, rest)] with kind 'run' or 'skip'."""
+    """[(kind, test, rest)] with kind 'run' or 'skip' ('run:SECONDS', a run
+    with its own timeout, counts as 'run')."""
     out = []
     with open(p) as f:
         for n, line in enumerate(f, 1):
@@ -98,8 +99,10 @@ def read_selftest_list(p=SELFTEST_LIST):
             if not line or line.startswith("#"):
                 continue
             parts = line.split(None, 2)
+            if re.fullmatch(r"run:[1-9][0-9]*", parts[0]):
+                parts[0] = "run"
             if parts[0] not in ("run", "skip") or len(parts) < 2:
-                raise KforkError(f"{p}:{n}: expected 'run TEST [ARGS]' or "
+                raise KforkError(f"{p}:{n}: expected 'run[:SECONDS] TEST [ARGS]' or "
                                  f"'skip TEST REASON', got: {line}")
             if parts[0] == "skip" and len(parts) < 3:
                 raise KforkError(f"{p}:{n}: a skipped test needs a reason")
@@ -108,8 +111,9 @@ def read_selftest_list(p=SELFTEST_LIST):
 
 
 def result_name(test, args=""):
-    """The name tooling/guest/check.sh reports for `test` run with `args`."""
-    return test + "".join(args.split())
+    """The name tooling/guest/check.sh reports for `test` run with `args`
+    (`test` may carry the arguments itself): both without spaces."""
+    return "".join(f"{test} {args}".split())
 
 
 def selftest_list_results(st_out):

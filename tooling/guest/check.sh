@@ -1,6 +1,7 @@
 #!/bin/sh
-# Run the selftests listed in $KFORK_LIST ("run PATH [ARGS...]")
-# one by one, each under a timeout.  For each, print one line that the host
+# Run the selftests listed in $KFORK_LIST ("run PATH [ARGS...]", or
+# "run:SECONDS PATH [ARGS...]" for a timeout other than $T) one by one,
+# each under its timeout.  For each, print one line that the host
 # counts:  KFORK-RESULT PREFIX:NAME PASS|FAIL|SKIP SECONDS [why]
 # where NAME is PATH followed by ARGS without spaces ("x86_64/foo-t20"),
 # and, for a test that did not pass, its output prefixed with "# ".
@@ -9,9 +10,12 @@ LIST=${KFORK_LIST:-/kfork/selftests.list}
 PREFIX=${KFORK_RESULT_PREFIX:-selftest}
 uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
 
-grep '^run ' "$LIST" | while read -r _ t args; do
+grep -E '^run(:[0-9]+)? ' "$LIST" | while read -r kind t args; do
+	tt=${kind#run}
+	tt=${tt#:}
+	tt=${tt:-$T}
 	start=$(uptime_cs)
-	timeout "$T" "/kselftests/$t" $args >/tmp/test.out 2>&1 </dev/null
+	timeout "$tt" "/kselftests/$t" $args >/tmp/test.out 2>&1 </dev/null
 	rc=$?
 	# timeout does not kill forked children: make sure nothing is left.
 	pkill -9 -f "/kselftests/$t" 2>/dev/null
@@ -23,9 +27,9 @@ grep '^run ' "$LIST" | while read -r _ t args; do
 	elif [ "$rc" -eq 4 ]; then
 		st=SKIP
 		why=$(grep -m1 -iE 'skip' /tmp/test.out | tr -s ' \t' ' ' | cut -c1-100)
-	elif [ $((end - start)) -ge $((T * 100)) ]; then
+	elif [ $((end - start)) -ge $((tt * 100)) ]; then
 		st=FAIL
-		why="timeout after ${T}s"
+		why="timeout after ${tt}s"
 	else
 		st=FAIL
 		why="exit status $rc"
