@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from kforklib import base, bench, build, checkpatch, results, series, vm  # noqa: E402
+from kforklib import base, bench, build, checkpatch, plot, results, series, vm  # noqa: E402
 from kforklib.common import REPO, KforkError, git, log, path, tree_dir  # noqa: E402
 
 SELFTEST_LIST = os.path.join(REPO, "tooling", "kvm-selftests.list")
@@ -542,21 +542,29 @@ def cmd_bench(args):
         for key, r in runs.items():
             parsed[key] = bench.parse(r.lines)
         text += [title, bench.render(bench.rows(parsed))]
+        if not nested:
+            scale = parsed
+            text += ["", "scale: the same shadow pages shared by 1 to 64 VMs in one cgroup",
+                     bench.render(bench.scale_rows(parsed))]
         text += [f"console log, {label}: {runs[key].log_path}" for key, label in bench.KERNELS]
         text.append("")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outf = path("logs", f"bench-{stamp}.txt")
     with open(outf, "w") as f:
         f.write("\n".join(text))
+    chart = plot.draw("scale", bench.scale_data(
+        scale, f"{bench.TEST.rsplit('/', 1)[1]} -s: reclaim cost against the number of VMs",
+        f"make bench, {time.strftime('%Y-%m-%d')}: QEMU TCG, kvm_amd npt=0, "
+        "384 chunks in all, one run per point"), path("logs", f"bench-scale-{stamp}.svg"))
     print()
     print("\n".join(text))
-    print(f"table: {outf}")
+    print(f"table: {outf}\nchart: {chart}")
     return 0
 
 
 def cmd_demo(args):
     """Build the fork and the baseline kernel, boot each, and show what the
-    memcg-aware shrinker changes: a table per cgroup, also as an SVG."""
+    memcg-aware shrinker changes: a table per cgroup, and a chart."""
     runs, tables = None, []
     for title, nested, vm_args in CASES:
         got = run_on_kernels(args, "sh /kfork/demo.sh" + (" -N" if nested else ""),
@@ -586,18 +594,18 @@ def cmd_demo(args):
              "to cgroup A only (before -> after)")
     print()
     print(title)
-    picture = []
     for case, got, table in tables:
         print(f"\n{case}")
         print(bench.render(table))
         for key, label in bench.KERNELS:
             print(f"  console log, {label}: {got[key].log_path}")
-        picture += [(case.split(":")[0] + ":", ["", ""])] + table
-    svgf = path("logs", "demo-table.svg")
-    with open(svgf, "w") as f:
-        f.write(bench.svg(title, picture, "make demo, " + time.strftime("%Y-%m-%d") +
-                          ": QEMU TCG, 384 chunks per VM"))
-    print(f"\n  tables as a picture: {svgf}")
+    chart = plot.draw("demo", bench.demo_data(
+        [(case.split(":")[0], {k: bench.parse(got[k].lines) for k, _ in bench.KERNELS})
+         for case, got, _ in tables],
+        "Shadow pages per cgroup before and after memory.reclaim written to cgroup A only",
+        f"make demo, {time.strftime('%Y-%m-%d')}: QEMU TCG, two VMs of 384 chunks, "
+        "each in its own cgroup"), path("logs", "demo-chart.svg"))
+    print(f"\n  as a chart: {chart}")
     ok = kunit and not any(k.status == results.FAIL for k in kunit)
     return 0 if ok else 1
 

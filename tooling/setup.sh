@@ -22,6 +22,8 @@ PACKAGES=(
 	qemu-system-x86 busybox-static
 	# series check: checkpatch's SPDX check (scripts/spdxcheck.py)
 	python3-ply python3-git
+	# the README's charts (make demo, make bench): tooling/plot.py
+	python3-matplotlib
 )
 
 say() { echo "[setup] $*"; }

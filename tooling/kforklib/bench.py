@@ -21,6 +21,10 @@ _HIGH = re.compile(r"^# memory\.high VM: (ran to the end|died), high events (\d+
                    r"freed (\d+)")
 _STALL = re.compile(r"^# memory\.high VM: memory stall (\d+) us")
 _BENCH = re.compile(r"^# bench: (.*)$")
+_SCALE = re.compile(r"^# scale: (.*)$")
+
+# Scale mode (-s N): N VMs in one cgroup share the same shadow pages.
+SCALE_VMS = (1, 8, 32, 64)
 
 # The nested case: L2 guests with nested paging (kvm_amd npt=1), whose
 # nested page tables L0 shadows; the test's -N.
@@ -28,15 +32,19 @@ NESTED_MODULES = "kvm_amd:npt=1,nested=1"
 
 
 def guest_command(runs, nested=False):
+    """The memcg test, its benchmark `runs` times and, without `nested`,
+    its scale mode for each of SCALE_VMS."""
     test = f"{TEST} -N" if nested else TEST
-    bench = "; ".join([f"{test} -b"] * runs)
-    return f"{test}; {bench}"
+    cmds = [test] + [f"{test} -b"] * runs
+    if not nested:
+        cmds += [f"{TEST} -s {n}" for n in SCALE_VMS]
+    return "; ".join(cmds)
 
 
 def parse(lines):
     """The numbers one kernel's run printed: {'snap': {(when, phase, vm):
     {...}}, 'memory_max': {...}, 'bench': [{...}, ...]}."""
-    out = {"snap": {}, "memory_max": None, "memory_high": None, "bench": []}
+    out = {"snap": {}, "memory_max": None, "memory_high": None, "bench": [], "scale": []}
     for ln in lines:
         ln = ln.rstrip("\n")
         m = _SNAP.match(ln)
@@ -61,6 +69,15 @@ def parse(lines):
         m = _STALL.match(ln)
         if m and out["memory_high"]:
             out["memory_high"]["stall_us"] = int(m.group(1))
+            continue
+        m = _SCALE.match(ln)
+        if m:
+            kv = dict(x.split("=", 1) for x in m.group(1).split() if "=" in x)
+            vals = {k: (v if k == "shrinker" else int(v)) for k, v in kv.items()}
+            if "shrinker" in vals or not out["scale"]:
+                out["scale"].append(vals)
+            else:
+                out["scale"][-1].update(vals)
             continue
         m = _BENCH.match(ln)
         if m:
@@ -201,36 +218,51 @@ def demo_rows(parsed):
     return r
 
 
-def svg(title, table, note=""):
-    """The table as an SVG picture (monospace text, no dependencies)."""
-    heads = [h for _, h in KERNELS]
-    w0 = max(len(lbl) for lbl, _ in table)
-    ws = [max(len(h), *(len(v[i]) for _, v in table)) for i, h in enumerate(heads)]
-    cw, lh = 8.4, 22
-    cols = [w0 + 2] + [w + 3 for w in ws]
-    width = int(max(sum(cols), len(title), len(note) * 0.86) * cw + 40)
-    rows = [("", heads)] + table
-    height = int(lh * (len(rows) + 3) + 20)
-    esc = (lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="DejaVu Sans Mono, monospace" font-size="14">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="20" y="{lh + 4}" font-weight="bold">{esc(title)}</text>']
-    for i, (lbl, vals) in enumerate(rows):
-        y = lh * (i + 2) + 10
-        if i % 2 == 1:
-            out.append(f'<rect x="14" y="{y - lh + 6}" width="{width - 28}" height="{lh}" '
-                       f'fill="#f0f4f8"/>')
-        x = 20
-        weight = ' font-weight="bold"' if i == 0 else ""
-        out.append(f'<text x="{x}" y="{y}"{weight}>{esc(lbl)}</text>')
-        x += cols[0] * cw
-        for v, c in zip(vals, cols[1:]):
-            x += c * cw
-            out.append(f'<text x="{x - 3 * cw:.0f}" y="{y}" text-anchor="end"{weight}>'
-                       f'{esc(v)}</text>')
-    if note:
-        out.append(f'<text x="20" y="{height - 14}" font-size="12" fill="#555">'
-                   f'{esc(note)}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+def _scale_of(p, vms):
+    return next((x for x in p["scale"] if x.get("vms") == vms), None)
+
+
+def scale_rows(parsed):
+    """Per number of VMs: shrinker time per freed page, and one
+    memory.reclaim call for all the cgroup's pages."""
+    r = []
+    for n in SCALE_VMS:
+        def us(p, n=n):
+            x = _scale_of(p, n)
+            return f"{x['ns_per_freed'] / 1000:.1f}" if x and x.get("freed") else "n/a"
+
+        def rec(p, n=n):
+            x = _scale_of(p, n)
+            return (f"{x['reclaim_us'] / 1000:.1f} ms, freed {x['reclaim_freed']}"
+                    if x and "reclaim_us" in x else "n/a")
+        r += [(f"{n:2} VMs: shrinker time per freed page (us)", _per(parsed, us)),
+              (f"{n:2} VMs: one memory.reclaim of all pages", _per(parsed, rec))]
+    return r
+
+
+def scale_data(parsed, title, note):
+    """The numbers of tooling/plot.py's scale chart."""
+    kernels = {}
+    for key, label in KERNELS:
+        xs = [_scale_of(parsed[key], n) or {} for n in SCALE_VMS]
+        kernels[label] = {
+            "us_per_freed": [x.get("ns_per_freed", 0) / 1000 for x in xs],
+            "reclaim_ms": [x.get("reclaim_us", 0) / 1000 for x in xs],
+            "reclaim_freed": [x.get("reclaim_freed", 0) for x in xs]}
+    return {"title": title, "note": note, "vms": list(SCALE_VMS), "kernels": kernels}
+
+
+def demo_data(cases, title, note):
+    """The numbers of tooling/plot.py's demo chart. `cases`: [(case title,
+    {kernel key: parse() output})]: shadow pages per cgroup (sec_pagetables
+    / 4 KiB), before and after memory.reclaim in A."""
+    out = []
+    for case, parsed in cases:
+        cgroups = {}
+        for name in ("A", "B"):
+            cgroups[name] = {}
+            for key, who in (("baseline", "baseline"), ("qemu", "ours")):
+                ba = _pair(parsed[key], "memory.reclaim", name, "sec_kib")
+                cgroups[name][who] = [ba[0] // 4, ba[1] // 4] if ba else [0, 0]
+        out.append({"title": case, "cgroups": cgroups})
+    return {"title": title, "note": note, "cases": out}

@@ -16,6 +16,8 @@ RUN = """\
 # bench: ns_per_freed=26053 nominal_us=143 extra_us=6444 rebuilt=52
 # bench: shrinker=c chunks=384 hot=96 freed=192 rounds=6
 # bench: ns_per_freed=24000 nominal_us=143 extra_us=6000 rebuilt=52
+# scale: shrinker=rust vms=8 pages=440 freed=390 rounds=20
+# scale: ns_per_freed=31000 reclaim_us=2500 reclaim_freed=388
 """
 
 
@@ -42,6 +44,18 @@ class BenchParseTest(unittest.TestCase):
                          "ran, 204 high events, stalled 18030 ms")
         self.assertIn("ours", bench.render(list(table.items())))
 
+    def test_scale(self):
+        p = bench.parse(RUN.splitlines())
+        self.assertEqual(p["scale"], [{"shrinker": "rust", "vms": 8, "pages": 440, "freed": 390,
+                                       "rounds": 20, "ns_per_freed": 31000,
+                                       "reclaim_us": 2500, "reclaim_freed": 388}])
+        rows = dict(bench.scale_rows({"baseline": p, "qemu": p}))
+        self.assertEqual(rows[" 8 VMs: shrinker time per freed page (us)"], ["31.0", "31.0"])
+        self.assertEqual(rows[" 8 VMs: one memory.reclaim of all pages"][1], "2.5 ms, freed 388")
+        self.assertEqual(rows[" 1 VMs: shrinker time per freed page (us)"][0], "n/a")
+        data = bench.scale_data({"baseline": p, "qemu": p}, "t", "n")
+        self.assertEqual(data["kernels"]["ours (Rust kvm-mmu)"]["us_per_freed"][1], 31.0)
+
     def test_guest_command(self):
         self.assertEqual(bench.guest_command(2, nested=True),
                          f"{bench.TEST} -N; {bench.TEST} -N -b; {bench.TEST} -N -b")
@@ -56,7 +70,5 @@ class DemoTableTest(unittest.TestCase):
         self.assertEqual(rows["cgroup B: pages freed by the shrinker"][1], "0")
         self.assertEqual(rows["VM in a cgroup with a low memory.max"][0], "OOM-killed")
         self.assertEqual(rows["VM in a cgroup with a low memory.high"][0], "stalled 18030 ms")
-        picture = bench.svg("title <A>", table, "note")
-        self.assertTrue(picture.startswith("<svg"))
-        self.assertIn("title &lt;A&gt;", picture)
-        self.assertIn("391 -&gt; 4", picture)
+        data = bench.demo_data([("npt=0", {"baseline": p, "qemu": p})], "t", "n")
+        self.assertEqual(data["cases"][0]["cgroups"]["A"]["ours"], [391, 4])

@@ -193,6 +193,8 @@ static void warm_guest_code(void)
 /* A VM owned by a child process, driven over two pipes. */
 struct vm_proc {
 	const char *name;
+	/* The cgroup exists already (other VMs run in it): join it. */
+	bool join;
 	char cgroup[128];
 	unsigned long ino;
 	pid_t pid;
@@ -384,9 +386,11 @@ static void make_cgroup(struct vm_proc *p)
 	}
 
 	snprintf(p->cgroup, sizeof(p->cgroup), TEST_CGROUP "/%s", p->name);
-	rmdir(p->cgroup);
-	TEST_ASSERT(!mkdir(p->cgroup, 0755), "mkdir %s: %s", p->cgroup,
-		    strerror(errno));
+	if (!p->join) {
+		rmdir(p->cgroup);
+		TEST_ASSERT(!mkdir(p->cgroup, 0755), "mkdir %s: %s", p->cgroup,
+			    strerror(errno));
+	}
 	TEST_ASSERT(!stat(p->cgroup, &st), "stat %s", p->cgroup);
 	p->ino = st.st_ino;
 }
@@ -668,7 +672,7 @@ static int stop_vm(struct vm_proc *p)
 	close(p->cmd_fd);
 	close(p->reply_fd);
 	TEST_ASSERT(waitpid(p->pid, &status, 0) == p->pid, "waitpid");
-	if (memcg_on)
+	if (memcg_on && !p->join)
 		rmdir(p->cgroup);
 	return status;
 }
@@ -1426,16 +1430,109 @@ static void run_refaults(void)
 			 "host page aging measured with the shrinker scanning\n");
 }
 
+/*
+ * Scale (-s NVMS): NVMS VMs in one cgroup share nr_chunks chunks (the same
+ * total of shadow pages however many VMs there are), and fill them at the
+ * same time, so that their pages are interleaved on the cgroup's list as
+ * they would be on a busy host.  Then the shrinker is asked through
+ * shrinker_debugfs to scan BENCH_STEP pages at a time until the VMs' pages
+ * are freed (the C shrinker takes one VM per call, walking the VM list
+ * under kvm_lock); the VMs fill again, and one memory.reclaim call asks
+ * for all their pages.  Reported: the shrinker's time per freed page, and
+ * the time of the memory.reclaim call with what it freed.
+ */
+static uint64_t scale_zapped(struct vm_proc *v, int nr_vms)
+{
+	uint64_t zapped = 0;
+	struct vm_report r;
+	int i;
+
+	for (i = 0; i < nr_vms; i++) {
+		TEST_ASSERT(vm_cmd(&v[i], 'S', &r), "scale: VM %d died", i);
+		zapped += r.shadow_zapped;
+	}
+	return zapped;
+}
+
+/* 'c' to every VM, then every reply: the VMs run at the same time. */
+static void scale_all(struct vm_proc *v, int nr_vms, char c)
+{
+	struct vm_report r;
+	int i;
+
+	for (i = 0; i < nr_vms; i++)
+		TEST_ASSERT(write(v[i].cmd_fd, &c, 1) == 1, "scale: command");
+	for (i = 0; i < nr_vms; i++)
+		TEST_ASSERT(read(v[i].reply_fd, &r, sizeof(r)) == sizeof(r) && r.ok,
+			    "scale: VM %d failed '%c'", i, c);
+}
+
+static void run_scale(int nr_vms)
+{
+	int i, rounds = 0, nr_nodes = online_nodes(), total = nr_chunks;
+	uint64_t scan_ns = 0, zapped0, freed, reclaim_ns, reclaimed;
+	struct vm_proc *v = calloc(nr_vms, sizeof(*v));
+	char path[192], val[32];
+	long count;
+
+	TEST_ASSERT(v && nr_vms <= nr_chunks, "scale: %d VMs", nr_vms);
+	TEST_ASSERT(shrinker_scan_path[0], "no kvm-mmu or x86-mmu shrinker in %s",
+		    SHRINKER_DIR);
+	/* Each VM process creates its VM with nr_chunks chunks. */
+	nr_chunks = total / nr_vms;
+	for (i = 0; i < nr_vms; i++) {
+		v[i].name = "scale";
+		v[i].join = i > 0;
+		start_vm(&v[i]);
+		TEST_ASSERT(vm_cmd(&v[i], 'P', NULL), "scale: prepare VM %d", i);
+	}
+	scale_all(v, nr_vms, 'W');
+	count = shrinker_count(v[0].ino);
+	zapped0 = scale_zapped(v, nr_vms);
+	do {
+		bench_scan(v[0].ino, nr_nodes, &scan_ns);
+		freed = scale_zapped(v, nr_vms) - zapped0;
+		rounds++;
+	} while (freed < (uint64_t)total && rounds < 4 * total);
+
+	/* Fill again (the guests rebuild their pages), then memory.reclaim. */
+	scale_all(v, nr_vms, 'V');
+	reclaim_ns = 0;
+	reclaimed = 0;
+	if (memcg_on) {
+		zapped0 = scale_zapped(v, nr_vms);
+		snprintf(path, sizeof(path), "%s/memory.reclaim", v[0].cgroup);
+		snprintf(val, sizeof(val), "%lu", (uint64_t)total * 2 * 4096);
+		reclaim_ns = now_ns();
+		try_write_file(path, val);
+		reclaim_ns = now_ns() - reclaim_ns;
+		reclaimed = scale_zapped(v, nr_vms) - zapped0;
+	}
+	scale_all(v, nr_vms, 'V');
+	for (i = nr_vms - 1; i >= 0; i--)
+		stop_vm(&v[i]);
+	rmdir(v[0].cgroup);
+	free(v);
+	nr_chunks = total;
+
+	ksft_print_msg("scale: shrinker=%s vms=%d pages=%ld freed=%lu rounds=%d\n",
+		       rust_shrinker ? "rust" : "c", nr_vms, count, freed, rounds);
+	ksft_print_msg("scale: ns_per_freed=%lu reclaim_us=%lu reclaim_freed=%lu\n",
+		       freed ? scan_ns / freed : 0, reclaim_ns / 1000, reclaimed);
+	ksft_test_result(freed >= (uint64_t)total,
+			 "scale: %d VMs, %lu pages freed in %d rounds\n", nr_vms, freed, rounds);
+}
+
 int main(int argc, char *argv[])
 {
 	struct vm_proc a = { .name = "A" }, b = { .name = "B" };
 	bool bench_only = false, refaults = false;
-	int opt, race = 0, latency = 0;
+	int opt, race = 0, latency = 0, scale = 0;
 
 	/* A write to the pipe of a VM process that was OOM-killed. */
 	signal(SIGPIPE, SIG_IGN);
 
-	while ((opt = getopt(argc, argv, "bl:Nn:rt:")) != -1) {
+	while ((opt = getopt(argc, argv, "bl:Nn:rs:t:")) != -1) {
 		if (opt == 'n')
 			nr_chunks = atoi_positive("Number of chunks", optarg);
 		else if (opt == 'b')
@@ -1448,6 +1545,8 @@ int main(int argc, char *argv[])
 			refaults = true;
 		else if (opt == 'N')
 			nested = true;
+		else if (opt == 's')
+			scale = atoi_positive("Number of VMs", optarg);
 	}
 
 	if (nested) {
@@ -1460,7 +1559,7 @@ int main(int argc, char *argv[])
 	find_shrinker();
 
 	ksft_print_header();
-	ksft_set_plan(bench_only || race || latency || refaults ? 1 : 11);
+	ksft_set_plan(bench_only || race || latency || refaults || scale ? 1 : 11);
 	ksft_print_msg("%s shrinker, %d chunks per VM, memory controller %s\n",
 		       rust_shrinker ? "Rust memcg-aware (kvm-mmu)" :
 				       "baseline C (x86-mmu)", nr_chunks,
@@ -1478,9 +1577,11 @@ int main(int argc, char *argv[])
 		write_file(TEST_CGROUP "/cgroup.subtree_control", "+memory");
 	}
 
-	if (bench_only || race || latency || refaults) {
+	if (bench_only || race || latency || refaults || scale) {
 		if (race)
 			run_race(race);
+		else if (scale)
+			run_scale(scale);
 		else if (latency)
 			run_latency(latency);
 		else if (refaults)
