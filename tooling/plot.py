@@ -65,6 +65,9 @@ def scale(data, out):
         left.plot(vms, k["us_per_freed"], "o-", color=colour, label=label)
         if any(f for f in k["reclaim_freed"]):
             right.plot(vms, k["reclaim_ms"], "o-", color=colour, label=label)
+            for x, y, f in zip(vms, k["reclaim_ms"], k["reclaim_freed"]):
+                right.annotate(f"{f} freed", (x, y), textcoords="offset points",
+                               xytext=(0, 7), ha="center", fontsize=7, color=colour)
         else:
             right.plot(vms, k["reclaim_ms"], "o--", color=colour,
                        label=f"{label} (freed no shadow page)")

@@ -27,5 +27,5 @@ done
 t=x86_64/mmu_shrinker_memcg_test
 /kselftests/$t "$@"
 rc=$?
-echo "DEMO KVM selftest $t $*: exit $rc"
+echo "DEMO KVM selftest $t${*:+ $*}: exit $rc"
 exit $rc

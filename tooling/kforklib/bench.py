@@ -201,7 +201,8 @@ def demo_rows(parsed):
     r = []
     for name in ("A", "B"):
         r += [
-            (f"cgroup {name}: shadow pages", per(lambda p: pages(p, name))),
+            (f"cgroup {name}: page tables (sec_pagetables / 4 KiB)",
+             per(lambda p: pages(p, name))),
             (f"cgroup {name}: sec_pagetables (KiB)",
              per(lambda p: _before_after(p, "memory.reclaim", name, "sec_kib"))),
             (f"cgroup {name}: pages freed by the shrinker",

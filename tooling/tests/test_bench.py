@@ -66,7 +66,7 @@ class DemoTableTest(unittest.TestCase):
         p = bench.parse(RUN.splitlines())
         table = bench.demo_rows({"baseline": p, "qemu": p})
         rows = dict(table)
-        self.assertEqual(rows["cgroup A: shadow pages"][0], "391 -> 4")
+        self.assertEqual(rows["cgroup A: page tables (sec_pagetables / 4 KiB)"][0], "391 -> 4")
         self.assertEqual(rows["cgroup B: pages freed by the shrinker"][1], "0")
         self.assertEqual(rows["VM in a cgroup with a low memory.max"][0], "OOM-killed")
         self.assertEqual(rows["VM in a cgroup with a low memory.high"][0], "stalled 18030 ms")
