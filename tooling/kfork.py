@@ -602,7 +602,7 @@ def cmd_demo(args):
     chart = plot.draw("demo", bench.demo_data(
         [(case.split(":")[0], {k: bench.parse(got[k].lines) for k, _ in bench.KERNELS})
          for case, got, _ in tables],
-        "Shadow pages per cgroup before and after memory.reclaim written to cgroup A only",
+        "Page tables per cgroup before and after memory.reclaim written to cgroup A only",
         f"make demo, {time.strftime('%Y-%m-%d')}: QEMU TCG, two VMs of 384 chunks, "
         "each in its own cgroup"), path("logs", "demo-chart.svg"))
     print(f"\n  as a chart: {chart}")

@@ -37,5 +37,5 @@ grep -E '^run(:[0-9]+)? ' "$LIST" | while read -r kind t args; do
 	if [ "$st" = FAIL ]; then
 		tail -n 40 /tmp/test.out | sed 's/^/# /'
 	fi
-	echo "KFORK-RESULT $PREFIX:$t$(printf %s "$args" | tr -d ' ') $st $secs $why"
+	echo "KFORK-RESULT $PREFIX:$t$(printf %s "$args" | tr -d ' \t') $st $secs $why"
 done

@@ -70,25 +70,22 @@ def parse(lines):
         if m and out["memory_high"]:
             out["memory_high"]["stall_us"] = int(m.group(1))
             continue
-        m = _SCALE.match(ln)
-        if m:
-            kv = dict(x.split("=", 1) for x in m.group(1).split() if "=" in x)
-            vals = {k: (v if k == "shrinker" else int(v)) for k, v in kv.items()}
-            if "shrinker" in vals or not out["scale"]:
-                out["scale"].append(vals)
-            else:
-                out["scale"][-1].update(vals)
-            continue
-        m = _BENCH.match(ln)
-        if m:
-            # A run prints two lines; the first starts with shrinker=.
-            kv = dict(x.split("=", 1) for x in m.group(1).split() if "=" in x)
-            vals = {k: (v if k == "shrinker" else int(v)) for k, v in kv.items()}
-            if "shrinker" in vals or not out["bench"]:
-                out["bench"].append(vals)
-            else:
-                out["bench"][-1].update(vals)
+        for regex, key in ((_SCALE, "scale"), (_BENCH, "bench")):
+            m = regex.match(ln)
+            if m:
+                _add_run_line(out[key], m.group(1))
     return out
+
+
+def _add_run_line(runs, text):
+    """A bench or scale run prints two lines of key=value; the first starts
+    with shrinker=."""
+    kv = dict(x.split("=", 1) for x in text.split() if "=" in x)
+    vals = {k: (v if k == "shrinker" else int(v)) for k, v in kv.items()}
+    if "shrinker" in vals or not runs:
+        runs.append(vals)
+    else:
+        runs[-1].update(vals)
 
 
 def _pair(p, phase, name, key):
