@@ -277,14 +277,28 @@ fn add_items<const N: usize>(lru: &ListLru<Item>, node: NodeId) -> Option<[NonNu
     Some(items)
 }
 
-extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
-    let reg = new_cache(c_str!("rust_kvm_shrinker-kunit-walk"));
+/// A registered test cache, its first node and `N` new items on that
+/// node's root list, oldest first; `None` after reporting what failed.
+fn setup<const N: usize>(
+    name: &'static kernel::str::CStr,
+) -> Option<(
+    crate::shrinker::Registration<TestCache>,
+    NodeId,
+    [NonNull<Item>; N],
+)> {
+    let reg = new_cache(name);
     check!(reg.is_some());
-    let Some(reg) = reg else { return };
-    let Some(node) = first_node() else { return };
-    let items = add_items::<4>(&reg.lru, node);
+    let reg = reg?;
+    let node = first_node()?;
+    let items = add_items::<N>(&reg.lru, node);
     check!(items.is_some());
-    let Some(items) = items else { return };
+    Some((reg, node, items?))
+}
+
+extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
+    let Some((reg, node, items)) = setup::<4>(c_str!("rust_kvm_shrinker-kunit-walk")) else {
+        return;
+    };
 
     // Oldest first: 0 is rotated, 1 skipped, 2 taken off into a batch, 3
     // taken off and freed with the lock dropped.
@@ -347,13 +361,9 @@ extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
 /// `del` unlinked it behind that list's back and decremented the counts a
 /// second time.)
 extern "C" fn lru_remove_then_del(_test: *mut bindings::kunit) {
-    let reg = new_cache(c_str!("rust_kvm_shrinker-kunit-del"));
-    check!(reg.is_some());
-    let Some(reg) = reg else { return };
-    let Some(node) = first_node() else { return };
-    let items = add_items::<3>(&reg.lru, node);
-    check!(items.is_some());
-    let Some(items) = items else { return };
+    let Some((reg, node, items)) = setup::<3>(c_str!("rust_kvm_shrinker-kunit-del")) else {
+        return;
+    };
 
     let mut batch = Batch::<Item, 2>::new();
     let mut nr = Batch::<Item, 2>::CAPACITY;
@@ -397,13 +407,9 @@ extern "C" fn lru_remove_then_del(_test: *mut bindings::kunit) {
 
 /// A full batch ends the walk and leaves the item on the lru.
 extern "C" fn lru_batch_full(_test: *mut bindings::kunit) {
-    let reg = new_cache(c_str!("rust_kvm_shrinker-kunit-batch"));
-    check!(reg.is_some());
-    let Some(reg) = reg else { return };
-    let Some(node) = first_node() else { return };
-    let items = add_items::<3>(&reg.lru, node);
-    check!(items.is_some());
-    let Some(items) = items else { return };
+    let Some((reg, node, items)) = setup::<3>(c_str!("rust_kvm_shrinker-kunit-batch")) else {
+        return;
+    };
 
     let mut batch = Batch::<Item, 1>::new();
     let mut nr = 3;

@@ -442,28 +442,34 @@ pub extern "C" fn kvm_mmu_shrinker_lru() -> *mut bindings::list_lru {
 }
 
 /// A shadow page as the lru files it: the registered shrinker, the page's
-/// lru item, and the memcg its header is charged to.
+/// lru item, the memcg its header is charged to and the node of its page
+/// table.
 struct Tracked {
     shrinker: &'static MmuShrinker,
     link: NonNull<SpLink>,
     memcg: Option<ARef<MemCgroup>>,
+    nid: NodeId,
 }
 
 impl Tracked {
-    /// Looks up the page at `link`, whose header is the slab object `obj`.
+    /// Looks up the page at `link`, whose header is the slab object `obj`
+    /// and whose page table is on node `nid`; `None` without a shrinker or
+    /// for an invalid node.
     ///
     /// # Safety
     ///
     /// `obj` is a live slab object.
-    unsafe fn new(link: *mut bindings::list_head, obj: *const c_void) -> Option<Self> {
+    unsafe fn new(link: *mut bindings::list_head, obj: *const c_void, nid: c_int) -> Option<Self> {
         let shrinker = shrinker()?;
         let link = NonNull::new(link.cast::<SpLink>())?;
+        let nid = NodeId::new(nid)?;
         // SAFETY: `obj` is a live slab object (caller's guarantee).
         let memcg = unsafe { MemCgroup::from_slab_obj(obj) };
         Some(Self {
             shrinker,
             link,
             memcg,
+            nid,
         })
     }
 }
@@ -485,16 +491,13 @@ pub unsafe extern "C" fn kvm_mmu_shrinker_add(
     nid: c_int,
 ) {
     // SAFETY: `obj` is a live slab object (caller's guarantee).
-    let Some(t) = (unsafe { Tracked::new(link, obj) }) else {
-        return;
-    };
-    let Some(nid) = NodeId::new(nid) else {
+    let Some(t) = (unsafe { Tracked::new(link, obj, nid) }) else {
         return;
     };
     // SAFETY: The page stays valid until `kvm_mmu_shrinker_del`; the lists
     // of its memcg were allocated by `kmem_cache_alloc_lru()` (or, after
     // reparenting, are those of an ancestor, allocated with them).
-    unsafe { t.shrinker.lru.add(t.link, nid, t.memcg.as_deref()) };
+    unsafe { t.shrinker.lru.add(t.link, t.nid, t.memcg.as_deref()) };
 }
 
 /// Deletes a shadow page from the lru before it is freed. A page that a
@@ -510,13 +513,10 @@ pub unsafe extern "C" fn kvm_mmu_shrinker_del(
     nid: c_int,
 ) {
     // SAFETY: As in `kvm_mmu_shrinker_add`.
-    let Some(t) = (unsafe { Tracked::new(link, obj) }) else {
-        return;
-    };
-    let Some(nid) = NodeId::new(nid) else {
+    let Some(t) = (unsafe { Tracked::new(link, obj, nid) }) else {
         return;
     };
     // SAFETY: The page is on this lru with this node and memcg, or on no
     // list (a scan took it off).
-    unsafe { t.shrinker.lru.del(t.link, nid, t.memcg.as_deref()) };
+    unsafe { t.shrinker.lru.del(t.link, t.nid, t.memcg.as_deref()) };
 }
