@@ -12,7 +12,6 @@
 #                kernel.  FORCE=1 lets assemble set local tree work aside.
 
 KFORK := python3 tooling/kfork.py
-comma := ,
 VARIANT ?= qemu
 V_ARGS := --variant $(VARIANT) $(if $(FORCE),--force)
 
@@ -40,7 +39,7 @@ selftests: kernel
 # make vm NUMA=sparse CMD='...'     (node map 0,2: node 1 is not possible)
 # make vm NPT=1 CMD='...'           (kvm_amd npt=1: TDP, nested shadow pages)
 vm: setup
-	@$(KFORK) vm $(V_ARGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(filter sparse,$(NUMA)),--sparse-numa) $(if $(filter 1,$(NPT)),--modules kvm_amd:npt=1$(comma)nested=1) '$(CMD)'
+	@$(KFORK) vm $(V_ARGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(filter sparse,$(NUMA)),--sparse-numa) $(if $(filter 1,$(NPT)),--npt) '$(CMD)'
 
 export: setup
 	@$(KFORK) export $(V_ARGS) $(if $(OUT),--out $(OUT))

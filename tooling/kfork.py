@@ -135,7 +135,8 @@ def cmd_vm(args):
     st = path("build", "selftests")
     r = vm.run_command(out, args.cmd, timeout=args.timeout,
                        selftests_dir=st if os.path.isdir(st) else None,
-                       modules=args.modules, append_extra=args.append,
+                       modules=bench.NESTED_MODULES if args.npt else args.modules,
+                       append_extra=args.append,
                        single_thread=args.single_thread, sparse_numa=args.sparse_numa)
     if r.rc is None:
         return 1
@@ -555,7 +556,8 @@ def cmd_bench(args):
     chart = plot.draw("scale", bench.scale_data(
         scale, f"{bench.TEST.rsplit('/', 1)[1]} -s: reclaim cost against the number of VMs",
         f"make bench, {time.strftime('%Y-%m-%d')}: QEMU TCG, kvm_amd npt=0, "
-        "384 chunks in all, one run per point"), path("logs", f"bench-scale-{stamp}.svg"))
+        "384 chunks in all, three repetitions per point"),
+        path("logs", f"bench-scale-{stamp}.svg"))
     print()
     print("\n".join(text))
     print(f"table: {outf}\nchart: {chart}")
@@ -572,8 +574,7 @@ def cmd_demo(args):
                              "written to cgroup A only",
                              "demo-nested" if nested else "demo", False, **vm_args)
         runs = runs or got
-        tables.append((title, got, bench.demo_rows({k: bench.parse(got[k].lines)
-                                                    for k, _ in bench.KERNELS})))
+        tables.append((title, got, {k: bench.parse(got[k].lines) for k, _ in bench.KERNELS}))
     r = runs["qemu"]
     kunit, _ = results.parse_console(r.lines)
     print()
@@ -594,14 +595,13 @@ def cmd_demo(args):
              "to cgroup A only (before -> after)")
     print()
     print(title)
-    for case, got, table in tables:
+    for case, got, parsed in tables:
         print(f"\n{case}")
-        print(bench.render(table))
+        print(bench.render(bench.demo_rows(parsed)))
         for key, label in bench.KERNELS:
             print(f"  console log, {label}: {got[key].log_path}")
     chart = plot.draw("demo", bench.demo_data(
-        [(case.split(":")[0], {k: bench.parse(got[k].lines) for k, _ in bench.KERNELS})
-         for case, got, _ in tables],
+        [(case.split(":")[0], parsed) for case, _, parsed in tables],
         "Page tables per cgroup before and after memory.reclaim written to cgroup A only",
         f"make demo, {time.strftime('%Y-%m-%d')}: QEMU TCG, two VMs of 384 chunks, "
         "each in its own cgroup"), path("logs", "demo-chart.svg"))
@@ -641,6 +641,9 @@ def main():
     sp["vm"].add_argument("cmd", help="shell command to run in the guest")
     sp["vm"].add_argument("--modules", default="kvm_amd:npt=0,nested=1",
                           help="modules to load: NAME[:P=V,P=V] ...")
+    sp["vm"].add_argument("--npt", action="store_true",
+                          help=f"load {bench.NESTED_MODULES} instead (TDP; nested "
+                          "shadow pages for L2 guests)")
     sp["vm"].add_argument("--append", default="", help="extra kernel command line")
     sp["vm"].add_argument("--single-thread", action="store_true",
                           help="single-threaded TCG")

@@ -32,17 +32,20 @@
  * L1's NPT) per chunk; with npt=0, L0 shadows L2's page tables.
  *
  * Needs shadow paging (kvm_amd.npt=0 or kvm_intel.ept=0), or SVM with -N,
- * cgroup v2 with the memory controller and debugfs.  On a kernel with the C shrinker
- * (CONFIG_KVM_MMU_SHRINKER_RUST=n) it reports the baseline instead: memcg
- * reclaim frees nothing, and the memory.max VM is OOM-killed; those cases
- * are reported as expected failures (XFAIL), not as passes.  Without the
- * memory controller (cgroup_disable=memory, CONFIG_MEMCG=n) the shrinker
- * is a per-node one: only drop_caches and the guests' data are checked.
+ * cgroup v2 with the memory controller and debugfs.  On a kernel with the
+ * C shrinker (CONFIG_KVM_MMU_SHRINKER_RUST=n) it reports the baseline
+ * instead: memcg reclaim frees nothing, and the memory.max VM is
+ * OOM-killed; those cases are reported as expected failures (XFAIL), not
+ * as passes.  Without the memory controller (cgroup_disable=memory,
+ * CONFIG_MEMCG=n) the shrinker is a per-node one: only drop_caches and the
+ * guests' data are checked.
  *
  * -b measures what reclaim costs a guest (see run_bench()), -l SECONDS what
  * reclaim in one cgroup costs the page faults of a VM in another (see
- * run_latency()), and -t SECONDS races VM teardown and cgroup removal with
- * reclaim (see run_race()).
+ * run_latency()), -r whether the shrinker makes the host evict hot guest
+ * memory (see run_refaults()), -s NVMS what reclaim costs as the same pages
+ * are spread over more VMs (see run_scale()), and -t SECONDS races VM
+ * teardown and cgroup removal with reclaim (see run_race()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -839,20 +842,25 @@ static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
 }
 
 /*
- * Asks the shrinker, through shrinker_debugfs, to scan @nr pages of @p's
- * memcg on every node; returns the time it took.
+ * Asks the shrinker, through shrinker_debugfs, to scan @nr pages of the
+ * memcg with inode @ino on each of @nr_nodes nodes (the C shrinker, which
+ * is neither memcg- nor NUMA-aware: of node 0, for all memcgs); returns
+ * the time the writes took.
  */
-static uint64_t scan_all_nodes(struct vm_proc *p, unsigned long nr)
+static uint64_t scan_nodes(unsigned long ino, int nr_nodes, unsigned long nr)
 {
-	int nid, nr_nodes = online_nodes();
-	uint64_t t = now_ns();
+	uint64_t ns = 0, t;
 	char val[64];
+	int nid;
 
-	for (nid = 0; nid < nr_nodes; nid++) {
-		snprintf(val, sizeof(val), "%lu %d %lu", p->ino, nid, nr);
+	for (nid = 0; nid < (rust_shrinker ? nr_nodes : 1); nid++) {
+		snprintf(val, sizeof(val), "%lu %d %lu", rust_shrinker ? ino : 0,
+			 nid, nr);
+		t = now_ns();
 		write_file(shrinker_scan_path, val);
+		ns += now_ns() - t;
 	}
-	return now_ns() - t;
+	return ns;
 }
 
 /*
@@ -878,7 +886,7 @@ static void test_aging(struct vm_proc *p)
 	}
 	TEST_ASSERT(vm_cmd(p, 'V', &r) && r.ok, "%s: the guest lost data", p->name);
 	snap(p, &s0);
-	scan_all_nodes(p, s0.count);
+	scan_nodes(p->ino, online_nodes(), s0.count);
 	snap(p, &s1);
 	TEST_ASSERT(vm_cmd(p, 'J', &idle) && idle.ok, "%s: idle count", p->name);
 	ksft_print_msg("aging: %ld of %d accessed data pages look idle to the host\n",
@@ -923,7 +931,7 @@ static void test_huge_scan(struct vm_proc *p)
 		return;
 	}
 	snap(p, &s0);
-	ns = scan_all_nodes(p, HUGE_SCAN);
+	ns = scan_nodes(p->ino, online_nodes(), HUGE_SCAN);
 	snap(p, &s1);
 	hold = lru_hold_max_ns();
 	ksft_print_msg("huge scan of %s: %lu ms for %ld pages (%ld left)\n",
@@ -1071,21 +1079,6 @@ static void test_memory_high(void)
  */
 #define BENCH_STEP	32
 
-static void bench_scan(unsigned long ino, int nr_nodes, uint64_t *scan_ns)
-{
-	char val[64];
-	uint64_t t;
-	int nid;
-
-	for (nid = 0; nid < (rust_shrinker ? nr_nodes : 1); nid++) {
-		snprintf(val, sizeof(val), "%lu %d %d", rust_shrinker ? ino : 0,
-			 nid, BENCH_STEP);
-		t = now_ns();
-		write_file(shrinker_scan_path, val);
-		*scan_ns += now_ns() - t;
-	}
-}
-
 static void run_bench(void)
 {
 	struct vm_proc v = { .name = "bench" };
@@ -1105,7 +1098,7 @@ static void run_bench(void)
 	zapped0 = r.shadow_zapped;
 	miss0 = r.cache_miss;
 	do {
-		bench_scan(v.ino, nr_nodes, &scan_ns);
+		scan_ns += scan_nodes(v.ino, nr_nodes, BENCH_STEP);
 		TEST_ASSERT(vm_cmd(&v, 'H', &r) && r.ok, "bench: hot pass");
 		extra_ns += r.run_ns > nominal ? r.run_ns - nominal : 0;
 		freed = r.shadow_zapped - zapped0;
@@ -1356,14 +1349,10 @@ static void run_latency(int seconds)
 
 static void shrinker_scan_loop(unsigned long ino, bool *stop)
 {
-	int nid, nr_nodes = online_nodes();
-	char val[64];
+	int nr_nodes = online_nodes();
 
 	while (!READ_ONCE(*stop)) {
-		for (nid = 0; nid < nr_nodes; nid++) {
-			snprintf(val, sizeof(val), "%lu %d 64", ino, nid);
-			try_write_file(shrinker_scan_path, val);
-		}
+		scan_nodes(ino, nr_nodes, 64);
 		usleep(2000);
 	}
 	exit(0);
@@ -1507,7 +1496,7 @@ static void run_scale(int nr_vms)
 
 		zapped0 = scale_zapped(v, nr_vms);
 		do {
-			bench_scan(v[0].ino, nr_nodes, &scan_ns);
+			scan_ns += scan_nodes(v[0].ino, nr_nodes, BENCH_STEP);
 			done = scale_zapped(v, nr_vms) - zapped0;
 			n++;
 		} while (done < (uint64_t)total && n < 4 * total);
@@ -1543,7 +1532,7 @@ static void run_scale(int nr_vms)
 int main(int argc, char *argv[])
 {
 	struct vm_proc a = { .name = "A" }, b = { .name = "B" };
-	bool bench_only = false, refaults = false;
+	bool bench_only = false, refaults = false, one_mode;
 	int opt, race = 0, latency = 0, scale = 0;
 
 	/* A write to the pipe of a VM process that was OOM-killed. */
@@ -1573,13 +1562,15 @@ int main(int argc, char *argv[])
 	} else {
 		TEST_REQUIRE(shadow_paging());
 	}
+	/* A measurement or race mode runs alone, as one test. */
+	one_mode = bench_only || race || latency || refaults || scale;
 	TEST_ASSERT(!nested || !(refaults || scale || latency || race),
 		    "-N goes with the checks or -b only");
 	memcg_on = memory_controller();
 	find_shrinker();
 
 	ksft_print_header();
-	ksft_set_plan(bench_only || race || latency || refaults || scale ? 1 : 11);
+	ksft_set_plan(one_mode ? 1 : 11);
 	ksft_print_msg("%s shrinker, %d chunks per VM, memory controller %s\n",
 		       rust_shrinker ? "Rust memcg-aware (kvm-mmu)" :
 				       "baseline C (x86-mmu)", nr_chunks,
@@ -1597,7 +1588,7 @@ int main(int argc, char *argv[])
 		write_file(TEST_CGROUP "/cgroup.subtree_control", "+memory");
 	}
 
-	if (bench_only || race || latency || refaults || scale) {
+	if (one_mode) {
 		if (race)
 			run_race(race);
 		else if (scale)
