@@ -2,16 +2,21 @@
 # tooling/kfork.py; caches and build output live in $(KFORK_HOME)
 # (default ~/.cache/kvm-fork), never in this repository.
 #
-#   make demo     build the fork, boot it, show it working
-#   make check    build what is stale and run every test
-#   make bench    the C MMU shrinker against ours, side by side
+#   make demo     build the fork, boot it, show it working (both tracks)
+#   make check    build what is stale and run every test (both tracks)
+#   make bench    the baseline kernel (our option off) against ours
 #   make series-check  checkpatch, every commit built (Rust on and off), lints
 #
 # Other targets: setup fetch assemble kernel selftests vm export pull
 #                host-test help.  VARIANT=debug selects the lockdep/KASAN
 #                kernel.  FORCE=1 lets assemble set local tree work aside.
+#                BASE=6.12 or BASE=7.3 picks a track (below).
 
-KFORK := python3 tooling/kfork.py
+# BASE=6.12 (Debian 13's kernel series, the production track) or BASE=7.3
+# (mainline, the review track); see README.md, 'Two tracks'.  Without BASE,
+# check, demo, bench and series-check run both, the other targets 6.12.
+BASE ?=
+KFORK := KFORK_BASE=$(BASE) python3 tooling/kfork.py
 VARIANT ?= qemu
 V_ARGS := --variant $(VARIANT) $(if $(FORCE),--force)
 

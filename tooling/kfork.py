@@ -16,7 +16,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kforklib import base, bench, build, checkpatch, plot, results, series, vm  # noqa: E402
-from kforklib.common import REPO, KforkError, git, log, path, tree_dir  # noqa: E402
+from kforklib.common import (BASE, BASELINE_LABEL, BASES, DEFAULT_BASE, KVM_X86,  # noqa: E402
+                             REPO, KforkError, bpath, git, log, path, tree_dir)
 
 SELFTEST_LIST = os.path.join(REPO, "tooling", "kvm-selftests.list")
 # KUnit suites that must show up in every check run: if one is missing, the
@@ -46,7 +47,7 @@ def cmd_assemble(args, keep_local=True):
 
 def cmd_export(args):
     cmd_assemble(args)
-    series.export(tree_dir(), args.out or path("series"))
+    series.export(tree_dir(), args.out or bpath("series"))
 
 
 def cmd_pull(args):
@@ -68,7 +69,7 @@ def lint_results(variant):
     """rustfmt, clippy and rustdoc: each passes only with no warning."""
     out = []
     for name, targets in LINTS:
-        logf = path("logs", f"lint-{name}.log")
+        logf = bpath("logs", f"lint-{name}.log")
         os.makedirs(os.path.dirname(logf), exist_ok=True)
         with open(logf, "w") as f:
             rc = subprocess.run(build.make_args(build.build_dir(variant)) + targets,
@@ -132,7 +133,7 @@ def selftest_list_results(st_out):
 
 def cmd_vm(args):
     out = build.build_dir(args.variant)
-    st = path("build", "selftests")
+    st = bpath("build", "selftests")
     r = vm.run_command(out, args.cmd, timeout=args.timeout,
                        selftests_dir=st if os.path.isdir(st) else None,
                        modules=bench.NESTED_MODULES if args.npt else args.modules,
@@ -179,7 +180,7 @@ def host_tests():
 def export_series():
     """The series as git format-patch files (cover letter first), for the
     checks below."""
-    return series.export(tree_dir(), path("series-check", "patches"))
+    return series.export(tree_dir(), bpath("series-check", "patches"))
 
 
 def series_check(files):
@@ -187,7 +188,7 @@ def series_check(files):
     the assembled tree."""
     tree = tree_dir()
     patches = [f for f in files if not os.path.basename(f).startswith("0000-")]
-    wt = path("series-check", "base")
+    wt = bpath("series-check", "base")
     git(tree, "worktree", "remove", "--force", wt, check=False)
     git(tree, "worktree", "prune")
     git(tree, "worktree", "add", "-q", "--detach", wt, "base")
@@ -228,7 +229,7 @@ EXPECTED_LISTS = {
     "samples/rust/rust_shrinker_cache.rs": ["rust-for-linux@vger.kernel.org"],
     "arch/x86/kvm/mmu/shrinker.": ["kvm@vger.kernel.org", "linux-mm@kvack.org",
                                    "rust-for-linux@vger.kernel.org"],
-    "tools/testing/selftests/kvm/x86_64/mmu_shrinker": ["kvm@vger.kernel.org",
+    f"tools/testing/selftests/kvm/{KVM_X86}/mmu_shrinker": ["kvm@vger.kernel.org",
                                                          "linux-mm@kvack.org"],
     "Documentation/virt/kvm/x86/mmu-shrinker.rst": ["kvm@vger.kernel.org",
                                                      "linux-mm@kvack.org"],
@@ -263,7 +264,7 @@ def commit_build_results():
     shrinker) on, and with Rust off."""
     tree = tree_dir()
     commits = git(tree, "rev-list", "--reverse", "base..HEAD").split()
-    wt = path("series-check", "commit")
+    wt = bpath("series-check", "commit")
     git(tree, "worktree", "remove", "--force", wt, check=False)
     git(tree, "worktree", "prune")
     git(tree, "worktree", "add", "-q", "--detach", wt, commits[0])
@@ -276,7 +277,7 @@ def commit_build_results():
                 name = f"commit-build:{i}-{label}"
                 log(f"commit {i}/{len(commits)} ({label}): {subj}")
                 try:
-                    t = build.tree_kernel(wt, variant, path("build", f"series-{variant}"),
+                    t = build.tree_kernel(wt, variant, bpath("build", f"series-{variant}"),
                                           f"build of commit {i} ({label})")
                     res.append(results.Result(name, results.PASS, f"{t:.0f}s"))
                 except KforkError as e:
@@ -289,6 +290,8 @@ def commit_build_results():
 def cmd_series_check(args):
     """The whole series: checkpatch, every commit built with Rust on and off,
     the Rust lints and the selftests build at the end."""
+    if not os.environ.get("KFORK_BASE"):
+        return for_each_base(args)
     start = time.monotonic()
     cmd_assemble(args)
     files = export_series()
@@ -300,7 +303,15 @@ def cmd_series_check(args):
     all_res += commit_build_results()
     build.kernel("qemu")
     st = build.selftests("qemu")
-    all_res += selftest_list_results(st)
+    if BASE == DEFAULT_BASE:
+        all_res += selftest_list_results(st)
+    else:
+        # tooling/kvm-selftests.list is 6.12's; on 7.3 our tests must build.
+        for t in (x.split()[0] for x in MAIN_TESTS):
+            ok = os.access(os.path.join(st, t), os.X_OK)
+            all_res.append(results.Result(f"selftest-build:{t}",
+                                          results.PASS if ok else results.FAIL,
+                                          "" if ok else f"not built in {st}"))
     log("lints: rustfmt, clippy, rustdoc")
     all_res += lint_results("qemu")
     report(all_res, start)
@@ -345,26 +356,26 @@ def vm_results(r, expect_tests):
 # The memcg-aware shrinker sample and the KVM MMU shrinker must still work,
 # as plain per-node shrinkers, when memcg is disabled at boot and when it is
 # compiled out.
-NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg",
-                  "x86_64/mmu_shrinker_memcg_test"]
+SHRINKER_TEST = f"{KVM_X86}/mmu_shrinker_memcg_test"
+NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg", SHRINKER_TEST]
 
 
 # On the baseline kernel (the C shrinker), the KVM shrinker test reports
 # the expected baseline behaviour: memcg reclaim frees nothing and the
 # memory.max VM is OOM-killed (XFAIL), the other VM and the guests' data are
 # untouched (PASS).
-BASELINE_TESTS = ["x86_64/mmu_shrinker_memcg_test"]
+BASELINE_TESTS = [SHRINKER_TEST]
 
 # kvm_amd npt=1: L1 runs on the TDP MMU and gives its L2 nested page
 # tables, which L0 shadows (nested shadow pages, charged to L1's VMM): the
 # case the shrinker matters most for.  The plain test needs shadow paging
 # and skips there; -N runs the L2 guests.  On the baseline kernel the test
 # reports what the C shrinker does with the same load.
-NPT_TESTS = ["x86_64/mmu_shrinker_memcg_test -N"]
+NPT_TESTS = [f"{SHRINKER_TEST} -N"]
 
 # Run again under lockdep, KASAN and DEBUG_LIST (VARIANT=debug): our
 # shrinkers' reclaim paths, VM teardown and module paths.
-DEBUG_TESTS = ["x86_64/mmu_shrinker_memcg_test", "x86_64/mmu_shrinker_memcg_test -t 20",
+DEBUG_TESTS = [SHRINKER_TEST, f"{SHRINKER_TEST} -t 20",
                "cgroup/test_rust_shrinker"]
 
 
@@ -392,7 +403,7 @@ def list_results(label, out, st, args, wanted, append="", kunit=False, expect_oo
     `command` runs them (check.sh reads the list); `checks` names further
     results, LABEL:NAME, that it must report; `env` adds to the guest's
     environment and `vm_args` go to vm.run_command."""
-    listf = path("vm", f"{label}.list")
+    listf = bpath("vm", f"{label}.list")
     os.makedirs(os.path.dirname(listf), exist_ok=True)
     with open(listf, "w") as f:
         f.writelines(f"run {t}\n" for t in wanted)
@@ -440,11 +451,20 @@ def sparse_numa_results(label, out, st, args):
                         modules="", hold_vm=False, sparse_numa=True)
 
 
+# What the main boot of a base other than the default runs (its upstream
+# KVM selftests are not run there: see README.md, 'Two tracks'), after
+# KUnit at boot.
+MAIN_TESTS = ["cgroup/test_rust_shrinker", SHRINKER_TEST]
+
+
 def cmd_check(args):
+    if not os.environ.get("KFORK_BASE"):
+        return for_each_base(args)
     start = time.monotonic()
     all_res = []
-    log("host-side tests of the tooling")
-    all_res += host_tests()
+    if BASE == DEFAULT_BASE:
+        log("host-side tests of the tooling")
+        all_res += host_tests()
     cmd_assemble(args)
     files = export_series()
     all_res += series_check(files)
@@ -453,42 +473,77 @@ def cmd_check(args):
     all_res += recipient_results(files)
     out = build.kernel(args.variant)
     st = build.selftests(args.variant)
-    all_res += selftest_list_results(st)
-    runs = [result_name(t, a) for kind, t, a in read_selftest_list() if kind == "run"]
-    # The guest reads the list itself; per-test timeouts bound the total.
-    r = vm.run_command(out, "sh /kfork/check.sh", timeout=args.timeout,
-                       selftests_dir=st, files=[(SELFTEST_LIST, "kfork/selftests.list")],
-                       echo=True if args.verbose else "progress", name="check")
-    all_res += vm_results(r, runs)
+    console = None
+    if BASE == DEFAULT_BASE:
+        all_res += selftest_list_results(st)
+        runs = [result_name(t, a) for kind, t, a in read_selftest_list() if kind == "run"]
+        # The guest reads the list itself; per-test timeouts bound the total.
+        r = vm.run_command(out, "sh /kfork/check.sh", timeout=args.timeout,
+                           selftests_dir=st, files=[(SELFTEST_LIST, "kfork/selftests.list")],
+                           echo=True if args.verbose else "progress", name="check")
+        all_res += vm_results(r, runs)
+        console = r.log_path
+    else:
+        log("KUnit at boot, the cgroup selftest and the KVM shrinker selftest")
+        all_res += list_results("main", out, st, args, MAIN_TESTS, kunit=True)
     log("kvm_amd npt=1: nested shadow pages of L2 guests with nested paging")
     all_res += list_results("npt", out, st, args, NPT_TESTS, modules=bench.NESTED_MODULES)
     log("a sparse NUMA node map (nodes 0 and 2, not 1)")
     all_res += sparse_numa_results("sparse-numa", out, st, args)
     all_res += no_memcg_results("memcg-disabled", out, st, args,
                                 append="cgroup_disable=memory")
-    log("the kernel with CONFIG_MEMCG=n")
-    all_res += no_memcg_results("memcg-compiled-out", build.kernel("nomemcg"), st,
-                                args, kunit=True)
-    log("the baseline kernel (CONFIG_KVM_MMU_SHRINKER_RUST=n, the C shrinker)")
+    if BASE == DEFAULT_BASE:
+        log("the kernel with CONFIG_MEMCG=n and KVM built in (KVM=y)")
+        all_res += no_memcg_results("memcg-compiled-out-kvm-builtin", build.kernel("nomemcg"),
+                                    st, args, kunit=True,
+                                    append="kvm_amd.npt=0 kvm_amd.nested=1")
+    log(f"the {BASELINE_LABEL} kernel (CONFIG_KVM_MMU_SHRINKER_RUST=n)")
     base = build.kernel("baseline")
     all_res += list_results("baseline", base, st, args, BASELINE_TESTS, expect_oom=True)
     all_res += list_results("baseline-npt", base, st, args, NPT_TESTS, expect_oom=True,
                             modules=bench.NESTED_MODULES)
-    log("the kernel with KVM built in (KVM=y)")
-    all_res += list_results("kvm-builtin", build.kernel("kvmy"), st, args,
-                            ["x86_64/mmu_shrinker_memcg_test"],
-                            append="kvm_amd.npt=0 kvm_amd.nested=1")
     log("the debug kernel (lockdep, KASAN, DEBUG_LIST)")
     dbg = build.kernel("debug")
-    all_res += list_results("debug", dbg, st, args, DEBUG_TESTS)
+    all_res += list_results("debug", dbg, st, args, DEBUG_TESTS, kunit=True)
     all_res += unload_race_results("debug", dbg, st, args)
     log("lints: rustfmt, clippy, rustdoc")
     all_res += lint_results(args.variant)
-    report(all_res, start, r.log_path)
+    report(all_res, start, console, args.results)
     return 1 if any(x.status == results.FAIL for x in all_res) else 0
 
 
-def report(all_res, start, console_log=None):
+def for_each_base(args):
+    """Run this command once per base (KFORK_BASE=6.12, then 7.3), each in
+    its own process; for `check`, print the results of both together."""
+    start = time.monotonic()
+    all_res, rcs = [], []
+    for b in BASES:
+        log(f"=== base {b} ===")
+        env = dict(os.environ, KFORK_BASE=b)
+        extra = []
+        resf = bpath("logs", f"check-results-{b}.json")
+        os.makedirs(os.path.dirname(resf), exist_ok=True)
+        if args.cmd == "check":
+            extra = ["--results", resf]
+            if os.path.exists(resf):
+                os.remove(resf)
+        argv = [a for a in sys.argv[1:]]
+        rc = subprocess.run([sys.executable, os.path.abspath(__file__), *argv, *extra],
+                            env=env).returncode
+        rcs.append(rc)
+        if args.cmd == "check":
+            got = results.load(resf) if os.path.exists(resf) else []
+            if not got:
+                got = [results.Result(f"{b}:check", results.FAIL,
+                                      f"no results (exit {rc})")]
+            all_res += [results.Result(f"{b}/{x.name}", x.status, x.detail) for x in got]
+    if args.cmd == "check":
+        print(f"\n=== both bases ({', '.join(BASES)}) ===")
+        report(all_res, start)
+    return max(rcs)
+
+
+def report(all_res, start, console_log=None, results_file=None):
     groups = {}
     for x in all_res:
         g = x.name.split(":", 1)[0]
@@ -502,6 +557,8 @@ def report(all_res, start, console_log=None):
     if console_log:
         print(f"console log: {console_log}")
     print(f"elapsed: {time.monotonic() - start:.0f}s")
+    if results_file:
+        results.save(all_res, results_file)
     print(results.summary(all_res))
 
 
@@ -532,8 +589,10 @@ CASES = (("shadow paging (kvm_amd npt=0): the VMs' own shadow pages", False, {})
 
 
 def cmd_bench(args):
-    """The baseline (C) kernel against ours, same guest command on both,
+    """The baseline kernel (our option off) against ours, same guest command on both,
     with shadow paging and with nested paging."""
+    if not os.environ.get("KFORK_BASE"):
+        return for_each_base(args)
     text = []
     for title, nested, vm_args in CASES:
         runs = run_on_kernels(args, bench.guest_command(args.runs, nested),
@@ -550,14 +609,14 @@ def cmd_bench(args):
         text += [f"console log, {label}: {runs[key].log_path}" for key, label in bench.KERNELS]
         text.append("")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    outf = path("logs", f"bench-{stamp}.txt")
+    outf = bpath("logs", f"bench-{stamp}.txt")
     with open(outf, "w") as f:
         f.write("\n".join(text))
     chart = plot.draw("scale", bench.scale_data(
         scale, f"{bench.TEST.rsplit('/', 1)[1]} -s: reclaim cost against the number of VMs",
         f"make bench, {time.strftime('%Y-%m-%d')}: QEMU TCG, kvm_amd npt=0, "
         "384 chunks in all, three repetitions per point"),
-        path("logs", f"bench-scale-{stamp}.svg"))
+        bpath("logs", f"bench-scale-{stamp}.svg"))
     print()
     print("\n".join(text))
     print(f"table: {outf}\nchart: {chart}")
@@ -567,6 +626,8 @@ def cmd_bench(args):
 def cmd_demo(args):
     """Build the fork and the baseline kernel, boot each, and show what the
     memcg-aware shrinker changes: a table per cgroup, and a chart."""
+    if not os.environ.get("KFORK_BASE"):
+        return for_each_base(args)
     runs, tables = None, []
     for title, nested, vm_args in CASES:
         got = run_on_kernels(args, "sh /kfork/demo.sh" + (" -N" if nested else ""),
@@ -604,7 +665,7 @@ def cmd_demo(args):
         [(case.split(":")[0], parsed) for case, _, parsed in tables],
         "Page tables per cgroup before and after memory.reclaim written to cgroup A only",
         f"make demo, {time.strftime('%Y-%m-%d')}: QEMU TCG, two VMs of 384 chunks, "
-        "each in its own cgroup"), path("logs", "demo-chart.svg"))
+        "each in its own cgroup"), bpath("logs", "demo-chart.svg"))
     print(f"\n  as a chart: {chart}")
     ok = kunit and not any(k.status == results.FAIL for k in kunit)
     return 0 if ok else 1
@@ -655,6 +716,7 @@ def main():
     sp["bench"].add_argument("--runs", type=int, default=3,
                              help="benchmark (-b) runs per kernel")
     sp["check"].add_argument("--verbose", action="store_true", help="echo the console")
+    sp["check"].add_argument("--results", help=argparse.SUPPRESS)
     args = p.parse_args()
     try:
         return args.fn(args) or 0

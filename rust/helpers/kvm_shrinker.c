@@ -14,53 +14,58 @@
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 
+/* For kernels whose helpers.c does not define it (6.12). */
+#ifndef __rust_helper
+#define __rust_helper
+#endif
+
 /*
  * nr_node_ids is a variable, and a constant without NUMA; a helper named
  * after it would be hidden by the variable's binding.
  */
-unsigned int rust_helper_get_nr_node_ids(void)
+__rust_helper unsigned int rust_helper_get_nr_node_ids(void)
 {
 	return nr_node_ids;
 }
 
 /* The caller checks that 0 <= nid < nr_node_ids. */
-bool rust_helper_node_possible(int nid)
+__rust_helper bool rust_helper_node_possible(int nid)
 {
 	return node_possible(nid);
 }
 
-void rust_helper_cond_resched(void)
+__rust_helper void rust_helper_cond_resched(void)
 {
 	cond_resched();
 }
 
-bool rust_helper_mem_cgroup_disabled(void)
+__rust_helper bool rust_helper_mem_cgroup_disabled(void)
 {
 	return mem_cgroup_disabled();
 }
 
-bool rust_helper_mem_cgroup_is_root(struct mem_cgroup *memcg)
+__rust_helper bool rust_helper_mem_cgroup_is_root(struct mem_cgroup *memcg)
 {
 	return mem_cgroup_is_root(memcg);
 }
 
-unsigned short rust_helper_mem_cgroup_id(struct mem_cgroup *memcg)
+__rust_helper unsigned short rust_helper_mem_cgroup_id(struct mem_cgroup *memcg)
 {
 	return mem_cgroup_id(memcg);
 }
 
-void rust_helper_mem_cgroup_put(struct mem_cgroup *memcg)
+__rust_helper void rust_helper_mem_cgroup_put(struct mem_cgroup *memcg)
 {
 	mem_cgroup_put(memcg);
 }
 
 #ifdef CONFIG_MEMCG
-void rust_helper_mem_cgroup_get(struct mem_cgroup *memcg)
+__rust_helper void rust_helper_mem_cgroup_get(struct mem_cgroup *memcg)
 {
 	css_get(&memcg->css);
 }
 
-u64 rust_helper_mem_cgroup_ino(struct mem_cgroup *memcg)
+__rust_helper u64 rust_helper_mem_cgroup_ino(struct mem_cgroup *memcg)
 {
 	return cgroup_ino(memcg->css.cgroup);
 }
@@ -102,17 +107,18 @@ struct mem_cgroup *rust_helper_get_mem_cgroup_from_page(struct page *page)
 	return memcg;
 }
 
-int rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
-				       struct list_lru *lru, gfp_t gfp)
+__rust_helper int
+rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
+				   struct list_lru *lru, gfp_t gfp)
 {
 	return memcg_list_lru_alloc(memcg, lru, gfp);
 }
 #else
-void rust_helper_mem_cgroup_get(struct mem_cgroup *memcg)
+__rust_helper void rust_helper_mem_cgroup_get(struct mem_cgroup *memcg)
 {
 }
 
-u64 rust_helper_mem_cgroup_ino(struct mem_cgroup *memcg)
+__rust_helper u64 rust_helper_mem_cgroup_ino(struct mem_cgroup *memcg)
 {
 	return 0;
 }
@@ -127,12 +133,22 @@ struct mem_cgroup *rust_helper_get_mem_cgroup_from_page(struct page *page)
 	return NULL;
 }
 
-int rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
-				       struct list_lru *lru, gfp_t gfp)
+__rust_helper int
+rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
+				   struct list_lru *lru, gfp_t gfp)
 {
 	return 0;
 }
 #endif
+
+/* A list_lru with a lock class of its own (lockdep), for any shrinker. */
+__rust_helper int
+rust_helper_list_lru_init_key(struct list_lru *lru, bool memcg_aware,
+			      struct shrinker *shrinker,
+			      struct lock_class_key *key)
+{
+	return __list_lru_init(lru, memcg_aware, key, shrinker);
+}
 
 /* A wrapper: without CONFIG_MEMCG, get_mem_cgroup_from_current() is inline. */
 struct mem_cgroup *rust_helper_get_current_mem_cgroup(void)

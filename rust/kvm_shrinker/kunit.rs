@@ -72,11 +72,15 @@ fn nr_node_ids() -> i32 {
     i32::try_from(unsafe { bindings::get_nr_node_ids() }).unwrap_or(i32::MAX)
 }
 
-fn shrink_control(nid: i32, nr_to_scan: usize, gfp: bindings::gfp_t) -> bindings::shrink_control {
+fn shrink_control(
+    nid: i32,
+    nr_to_scan: kernel::ffi::c_ulong,
+    gfp: bindings::gfp_t,
+) -> bindings::shrink_control {
     bindings::shrink_control {
         gfp_mask: gfp,
         nid,
-        nr_to_scan: nr_to_scan as _,
+        nr_to_scan,
         nr_scanned: 0,
         memcg: ptr::null_mut(),
     }
@@ -345,6 +349,30 @@ extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
     });
     check!(first == 1);
     check!(nr == 0);
+
+    // The lock dropped without a removal (`LRU_RETRY`: the walk restarts
+    // from the head, so 1 is visited again), then an explicit stop; the
+    // `del`s below take the same lock, which each decision must have left
+    // as the walker expects (on 6.13 and later, released after both).
+    let mut nr = 4;
+    let mut visits = [0u32; 2];
+    let removed = reg.lru.walk_one(node, None, &mut nr, |isolate| {
+        let value = isolate.item().value;
+        let n = visits.get_mut(value as usize).map_or(0, |n| {
+            *n += 1;
+            *n
+        });
+        if n == 1 {
+            let ((), status) = isolate.unlock_then(|_| ());
+            status
+        } else {
+            isolate.stop()
+        }
+    });
+    check!(removed == 0);
+    check!(visits == [0, 2]);
+    check!(nr == 2);
+    check!(reg.lru.count_one(node, None) == 2);
 
     for item in [items[0], items[1]] {
         // SAFETY: Both are still on the root list of `node`.

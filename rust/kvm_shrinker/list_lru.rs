@@ -14,8 +14,9 @@
 //! # Per-memcg lists
 //!
 //! The lists of a memcg are allocated on demand: `list_lru_add()` for a
-//! memcg whose lists were never allocated dereferences a null pointer. They
-//! are allocated by `kmem_cache_alloc_lru()` when an object is allocated
+//! memcg whose lists were never allocated dereferences a null pointer
+//! (before Linux 6.13; since, it files the item under an ancestor, with a
+//! warning). They are allocated by `kmem_cache_alloc_lru()` when an object is allocated
 //! for this lru, or explicitly with [`ListLru::prepare_memcg`]. Adding an
 //! item is therefore `unsafe`: the caller promises that one of the two
 //! happened for the item's memcg.
@@ -66,9 +67,10 @@
 //! - drop the lock for a closure without removing the item
 //!   ([`Isolate::unlock_then`]).
 //!
-//! A closure that dropped the lock always retakes it before the walk goes
-//! on, and the walk restarts from the list's head, since the list may have
-//! changed meanwhile.
+//! After a closure that dropped the lock the walk goes on with the lock
+//! retaken, from the list's head, since the list may have changed
+//! meanwhile. The lock state that the C walker expects after each decision
+//! is the business of this module alone.
 
 use crate::memcg::MemCgroup;
 use crate::node::NodeId;
@@ -255,10 +257,11 @@ impl<T: LruItem> ListLru<T> {
         T: 'a,
     {
         try_pin_init!(Self {
-            // SAFETY: `__list_lru_init` initialises the lru in place, and on
-            // error leaves nothing to clean up. It reads the shrinker's id,
-            // and the shrinker is alive: the initialiser borrows it. `key`
-            // is static, as lockdep requires.
+            // SAFETY: `list_lru_init_key` (`__list_lru_init()`) initialises
+            // the lru in place, and on error leaves nothing to clean up. It
+            // reads the shrinker's id, and the shrinker is alive: the
+            // initialiser borrows it. `key` is static, as lockdep requires.
+            // `Opaque<T>` is `repr(transparent)` over a `T`.
             lru <- unsafe {
                 init::pin_init_from_closure(move |slot: *mut Opaque<bindings::list_lru>| {
                     let memcg_aware = shrinker.is_memcg_aware();
@@ -269,11 +272,11 @@ impl<T: LruItem> ListLru<T> {
                     } else {
                         ptr::null_mut()
                     };
-                    to_result(bindings::__list_lru_init(
-                        Opaque::raw_get(slot),
+                    to_result(bindings::list_lru_init_key(
+                        slot.cast(),
                         memcg_aware,
-                        key.as_ptr(),
                         shrinker,
+                        key.as_ptr(),
                     ))
                 })
             },
@@ -394,6 +397,12 @@ impl<T: LruItem> ListLru<T> {
     /// calling `isolate` for each until `*nr_to_walk` items were visited
     /// (it is decremented per item) or the callback stops the walk. Returns
     /// the number of items removed.
+    ///
+    /// `isolate` runs under the list's spinlock, outside the closures of
+    /// [`Isolate::unlock_then`] and [`Removed::unlock_then`]: it must not
+    /// sleep (no `cond_resched()`, no allocation that may sleep) and must
+    /// not walk, add to or delete from this lru, whose lock it would take
+    /// again. (The type system does not check this; lockdep does.)
     pub fn walk_one<F>(
         &self,
         nid: NodeId,
@@ -414,7 +423,7 @@ impl<T: LruItem> ListLru<T> {
                 nid.as_raw(),
                 memcg_ptr(memcg),
                 Some(isolate_callback::<T, F>),
-                (&mut isolate as *mut F).cast::<c_void>(),
+                ptr::from_mut(&mut isolate).cast::<c_void>(),
                 &mut nr,
             )
         };
@@ -434,7 +443,7 @@ impl<T: LruItem> ListLru<T> {
                 self.raw(),
                 nid.as_raw(),
                 Some(isolate_callback::<T, F>),
-                (&mut isolate as *mut F).cast::<c_void>(),
+                ptr::from_mut(&mut isolate).cast::<c_void>(),
                 nr_to_walk,
             )
         }
@@ -468,6 +477,14 @@ impl<T: LruItem> PinnedDrop for ListLru<T> {
         unsafe { bindings::list_lru_destroy(self.raw()) };
     }
 }
+
+// The decisions of an isolate callback (`enum lru_status`).
+const LRU_REMOVED: bindings::lru_status = bindings::lru_status_LRU_REMOVED;
+const LRU_REMOVED_RETRY: bindings::lru_status = bindings::lru_status_LRU_REMOVED_RETRY;
+const LRU_ROTATE: bindings::lru_status = bindings::lru_status_LRU_ROTATE;
+const LRU_SKIP: bindings::lru_status = bindings::lru_status_LRU_SKIP;
+const LRU_RETRY: bindings::lru_status = bindings::lru_status_LRU_RETRY;
+const LRU_STOP: bindings::lru_status = bindings::lru_status_LRU_STOP;
 
 /// The isolate callback that [`ListLru::walk_one`] passes to
 /// `list_lru_walk_one()`.
@@ -550,17 +567,17 @@ impl<'a, T: LruItem> Isolate<'a, T> {
 
     /// Leaves the item where it is and moves on (`LRU_SKIP`).
     pub fn skip(self) -> Isolated<'a> {
-        Isolated::new(bindings::lru_status_LRU_SKIP)
+        Isolated::new(LRU_SKIP)
     }
 
     /// Moves the item to the young end of the list (`LRU_ROTATE`).
     pub fn rotate(self) -> Isolated<'a> {
-        Isolated::new(bindings::lru_status_LRU_ROTATE)
+        Isolated::new(LRU_ROTATE)
     }
 
     /// Leaves the item and ends the walk (`LRU_STOP`).
     pub fn stop(self) -> Isolated<'a> {
-        Isolated::new(bindings::lru_status_LRU_STOP)
+        stop_walk(self.lock)
     }
 
     /// Drops the lock for `f`, leaving the item on the list, then retakes it
@@ -568,8 +585,7 @@ impl<'a, T: LruItem> Isolate<'a, T> {
     /// item as a raw pointer: once the lock is dropped, the item may be
     /// taken off the lru and freed by its owner.
     pub fn unlock_then<R>(self, f: impl FnOnce(NonNull<T>) -> R) -> (R, Isolated<'a>) {
-        let r = with_unlocked(self.lock, || f(self.item));
-        (r, Isolated::new(bindings::lru_status_LRU_RETRY))
+        unlock_then_retry(self.lock, || f(self.item), LRU_RETRY)
     }
 
     /// Takes the item off the lru (`list_lru_isolate()`): it is then on no
@@ -623,7 +639,7 @@ impl<'a, T: LruItem> Removed<'a, T> {
 
     /// Reports the removal (`LRU_REMOVED`).
     pub fn done(self) -> Isolated<'a> {
-        Isolated::new(bindings::lru_status_LRU_REMOVED)
+        Isolated::new(LRU_REMOVED)
     }
 
     /// Drops the lru lock for `f` (which may sleep, take other locks in
@@ -631,21 +647,35 @@ impl<'a, T: LruItem> Removed<'a, T> {
     /// `LRU_REMOVED_RETRY`: the walk restarts from the list's head, since
     /// the list may have changed meanwhile.
     pub fn unlock_then<R>(self, f: impl FnOnce(NonNull<T>) -> R) -> (R, Isolated<'a>) {
-        let r = with_unlocked(self.lock, || f(self.item));
-        (r, Isolated::new(bindings::lru_status_LRU_REMOVED_RETRY))
+        unlock_then_retry(self.lock, || f(self.item), LRU_REMOVED_RETRY)
     }
 }
 
-/// Runs `f` with `lock` released, and retakes it.
-fn with_unlocked<R>(lock: *mut bindings::spinlock_t, f: impl FnOnce() -> R) -> R {
+// What the lru walker expects of the list lock after each decision: the
+// callback is called with the lock held, and `list_lru_walk_one()` of this
+// kernel expects it held again on return, whatever the decision. These two
+// functions are the only ones that change the lock's state.
+
+/// Ends the walk (`LRU_STOP`), with the lock as the walker expects it.
+fn stop_walk<'a>(_lock: *mut bindings::spinlock_t) -> Isolated<'a> {
+    Isolated::new(LRU_STOP)
+}
+
+/// Runs `f` with `lock` released, then reports `status` (`LRU_RETRY` or
+/// `LRU_REMOVED_RETRY`: the walk restarts from the list's head), with the
+/// lock as the walker expects it: retaken.
+fn unlock_then_retry<'a, R>(
+    lock: *mut bindings::spinlock_t,
+    f: impl FnOnce() -> R,
+    status: bindings::lru_status,
+) -> (R, Isolated<'a>) {
     // SAFETY: The callers hold `lock` (their type invariants); it is
-    // released here and retaken below before returning to the lru walker,
-    // which expects it held.
+    // released here and retaken below before returning to the lru walker.
     unsafe { bindings::spin_unlock(lock) };
     let r = f();
     // SAFETY: Retakes the lock released above.
     unsafe { bindings::spin_lock(lock) };
-    r
+    (r, Isolated::new(status))
 }
 
 /// Up to `N` items taken off a [`ListLru`] by [`Isolate::remove_into`], to

@@ -399,7 +399,7 @@ impl Shrinker {
         // data outlives the registration: `Registration::drop` frees the
         // shrinker (waiting for callbacks) before dropping `data`.
         unsafe {
-            (*ptr).private_data = (&*data as *const T).cast_mut().cast::<c_void>();
+            (*ptr).private_data = core::ptr::from_ref(&*data).cast_mut().cast::<c_void>();
             (*ptr).count_objects = Some(count_objects_callback::<T>);
             (*ptr).scan_objects = Some(scan_objects_callback::<T>);
             bindings::shrinker_register(ptr);

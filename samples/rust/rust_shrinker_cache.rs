@@ -30,7 +30,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::alloc::{flags, KBox};
 use kernel::bindings;
 use kernel::c_str;
-use kernel::ffi::{c_char, c_ulong, c_void};
+use kernel::ffi::{c_char, c_long, c_ulong, c_void};
 use kernel::init;
 use kernel::page::Page;
 use kernel::prelude::*;
@@ -142,7 +142,7 @@ impl Cache {
             return Err(e);
         }
         // SAFETY: Sleeps; no lock is held.
-        unsafe { bindings::schedule_timeout_uninterruptible(msecs_to_jiffies(delay_ms) as _) };
+        unsafe { bindings::schedule_timeout_uninterruptible(msecs_to_jiffies(delay_ms) as c_long) };
         for obj in objs {
             // SAFETY: A new object is on no list; the lists of the memcg
             // (or, once it is offline, of the ancestor its id now points
@@ -280,6 +280,25 @@ unsafe impl Sync for ShrinkerCache {}
 struct Fops(bindings::file_operations);
 // SAFETY: Never written after initialisation.
 unsafe impl Sync for Fops {}
+
+impl Fops {
+    /// Creates the debugfs file `name` in `dir` with these operations.
+    ///
+    /// # Safety
+    ///
+    /// `dir` is a debugfs directory, and `data` is valid for the operations
+    /// until the file is removed.
+    unsafe fn create(
+        &'static self,
+        name: &CStr,
+        mode: u16,
+        dir: *mut bindings::dentry,
+        data: *mut c_void,
+    ) {
+        // SAFETY: By the caller's guarantees; `self` is static.
+        unsafe { bindings::debugfs_create_file(name.as_char_ptr(), mode, dir, data, &self.0) };
+    }
+}
 
 static FILL_FOPS: Fops = Fops(bindings::file_operations {
     open: Some(bindings::simple_open),
@@ -445,7 +464,7 @@ impl kernel::Module for ShrinkerCache {
                 flags::GFP_KERNEL,
             )
         })?;
-        let data = (&*reg as *const Cache).cast_mut().cast::<c_void>();
+        let data = ptr::from_ref::<Cache>(&*reg).cast_mut().cast::<c_void>();
         // SAFETY: Plain debugfs calls with NUL-terminated names; `data`
         // outlives the files, which `drop` removes before `reg` goes.
         let dir = unsafe {
@@ -453,27 +472,9 @@ impl kernel::Module for ShrinkerCache {
                 c_str!("rust_shrinker_cache").as_char_ptr(),
                 ptr::null_mut(),
             );
-            bindings::debugfs_create_file(
-                c_str!("fill").as_char_ptr(),
-                0o200,
-                dir,
-                data,
-                &FILL_FOPS.0,
-            );
-            bindings::debugfs_create_file(
-                c_str!("fill_late").as_char_ptr(),
-                0o200,
-                dir,
-                data,
-                &FILL_LATE_FOPS.0,
-            );
-            bindings::debugfs_create_file(
-                c_str!("stats").as_char_ptr(),
-                0o444,
-                dir,
-                data,
-                &STATS_FOPS.0,
-            );
+            FILL_FOPS.create(c_str!("fill"), 0o200, dir, data);
+            FILL_LATE_FOPS.create(c_str!("fill_late"), 0o200, dir, data);
+            STATS_FOPS.create(c_str!("stats"), 0o444, dir, data);
             dir
         };
         pr_info!(

@@ -14,17 +14,21 @@ else
 fi
 echo "DEMO memory controller: $(grep -qw memory /sys/fs/cgroup/cgroup.controllers && echo cgroup v2 memory available || echo MISSING)"
 echo "DEMO shrinker_debugfs: $(ls /sys/kernel/debug/shrinker | wc -l) shrinkers registered"
+mmu=none
 for d in /sys/kernel/debug/shrinker/kvm-mmu-* /sys/kernel/debug/shrinker/x86-mmu-*; do
 	[ -d "$d" ] || continue
 	case "$d" in
-	*/kvm-mmu-*) echo "DEMO MMU shrinker: $(basename "$d") (memcg-aware, Rust)" ;;
-	*) echo "DEMO MMU shrinker: $(basename "$d") (the C shrinker, not memcg-aware)" ;;
+	*/kvm-mmu-*) mmu="$(basename "$d") (memcg-aware, Rust)" ;;
+	*) mmu="$(basename "$d") (the C shrinker, not memcg-aware)" ;;
 	esac
 done
+[ "$mmu" = none ] && mmu="none (since Linux 6.13 KVM has no MMU shrinker without ours)"
+echo "DEMO MMU shrinker: $mmu"
 # Two VMs in two cgroups; memory.reclaim in A; drop_caches; memory.max.
 # The host turns its "# before/after" lines into the demo's table.  The
 # arguments go to the test: -N runs L2 guests (nested).
-t=x86_64/mmu_shrinker_memcg_test
+# (x86_64/ up to Linux 6.12, x86/ since 6.13)
+t=$(cd /kselftests && ls x86*/mmu_shrinker_memcg_test | head -n 1)
 /kselftests/$t "$@"
 rc=$?
 echo "DEMO KVM selftest $t${*:+ $*}: exit $rc"

@@ -14,7 +14,7 @@ while [ "$i" -lt "$rounds" ]; do
 		echo "round $i: modprobe kvm_amd failed"
 		exit 1
 	fi
-	if ! /kselftests/x86_64/mmu_shrinker_memcg_test -t 3 >/tmp/race.out 2>&1; then
+	if ! /kselftests/x86*/mmu_shrinker_memcg_test -t 3 >/tmp/race.out 2>&1; then
 		sed 's/^/# /' /tmp/race.out
 		echo "round $i: mmu_shrinker_memcg_test -t 3 failed"
 		exit 1

@@ -1,12 +1,13 @@
 """The pinned base: download, verify and extract Debian's linux-source."""
 
 import os
+import re
 import shutil
 import subprocess
 
-from .common import (BASE_AUTHOR, BASE_DATE, BASE_PACKAGE, BASE_SHA256,
-                     BASE_TARBALL, BASE_TOPDIR, BASE_VERSION, KforkError, git,
-                     log, path, run, sha256_file)
+from .common import (BASE, BASE_AUTHOR, BASE_DATE, BASE_PACKAGE, BASE_SHA256,
+                     BASE_SUITE, BASE_TARBALL, BASE_TOPDIR, BASE_VERSION,
+                     KforkError, git, log, path, run, sha256_file)
 
 
 def deb_path():
@@ -14,8 +15,44 @@ def deb_path():
     return path("downloads", f"{BASE_PACKAGE}_{ver}_all.deb")
 
 
+def apt_options():
+    """apt options for a base from another suite (7.3: trixie-backports):
+    a private sources list, lists and cache under the kfork cache, with the
+    archive mirror the system already uses. [] for the system's suites."""
+    if not BASE_SUITE:
+        return []
+    root = path("apt", BASE_SUITE)
+    for d in ("lists/partial", "cache/archives/partial"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    sources = os.path.join(root, "sources.list")
+    with open(sources, "w") as f:
+        f.write(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+                f"{system_mirror()} {BASE_SUITE} main\n")
+    return ["-o", f"Dir::Etc::SourceList={sources}",
+            "-o", "Dir::Etc::SourceParts=/dev/null",
+            "-o", f"Dir::State::Lists={root}/lists",
+            "-o", f"Dir::Cache={root}/cache"]
+
+
+def system_mirror():
+    """The Debian archive URI of the system's apt sources."""
+    for d in ("/etc/apt/sources.list.d", "/etc/apt"):
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            p = os.path.join(d, name)
+            if not os.path.isfile(p) or not name.endswith((".list", ".sources")):
+                continue
+            with open(p) as f:
+                for line in f:
+                    m = re.match(r"^\s*(?:URIs:|deb(?:\s+\[[^]]*\])?)\s+(\S+/debian)/?\s",
+                                 line + " ")
+                    if m:
+                        return m[1]
+    return "http://deb.debian.org/debian"
+
+
 def available_versions():
-    res = run(["apt-cache", "madison", BASE_PACKAGE], capture=True, check=False)
+    res = run(["apt-cache", *apt_options(), "madison", BASE_PACKAGE], capture=True,
+              check=False)
     return [line.split("|")[1].strip() for line in (res.stdout or "").splitlines()
             if line.count("|") >= 2]
 
@@ -28,20 +65,22 @@ def fetch():
     os.makedirs(os.path.dirname(deb), exist_ok=True)
     if BASE_VERSION not in available_versions():
         # The index may just be stale: refresh once before giving up.
-        run(["apt-get", "update", "-qq"], check=False, capture=True)
+        run(["apt-get", *apt_options(), "update", "-qq"], check=False, capture=True)
     versions = available_versions()
     if BASE_VERSION not in versions:
         raise KforkError(
             f"the pinned base {BASE_PACKAGE}={BASE_VERSION} is not in the "
             f"Debian archive any more.\n  available: {', '.join(versions) or 'none'}"
-            "\n  Pick one deliberately: set BASE_VERSION and BASE_SHA256 in "
-            "tooling/kforklib/common.py, re-assemble and re-run `make check`.")
+            f"\n  Pick one deliberately: set the version and sha256 of base {BASE} "
+            "in BASES, tooling/kforklib/common.py, re-assemble and re-run "
+            "`make check`.")
     log(f"downloading {BASE_PACKAGE}={BASE_VERSION}")
     tmpdir = path("downloads", "tmp")
     shutil.rmtree(tmpdir, ignore_errors=True)
     os.makedirs(tmpdir)
     os.chmod(tmpdir, 0o777)  # apt drops privileges to _apt for the download
-    run(["apt-get", "download", f"{BASE_PACKAGE}={BASE_VERSION}"], cwd=tmpdir,
+    run(["apt-get", *apt_options(), "download", f"{BASE_PACKAGE}={BASE_VERSION}"],
+        cwd=tmpdir,
         capture=True)
     got = [f for f in os.listdir(tmpdir) if f.endswith(".deb")]
     if len(got) != 1:

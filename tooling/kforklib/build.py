@@ -6,23 +6,25 @@ import os
 import re
 import shutil
 
-from .common import REPO, KforkError, git, log, path, run, run_logged, tree_dir
+from .common import (BASE, BASE_BINDGEN_ROOT, BASE_LLVM, REPO, KforkError, bpath, git,
+                     log, path, run, run_logged, tree_dir)
 
 VARIANTS = {
     # name: config fragments merged, in order, on top of tinyconfig
     "qemu": ["configs/qemu.config"],
     "debug": ["configs/qemu.config", "configs/debug.config"],
     # Memory cgroups compiled out: rust/kvm_shrinker must build and its
-    # shrinkers must work as plain global ones.
-    "nomemcg": ["configs/qemu.config", "configs/nomemcg.config"],
+    # shrinkers must work as plain global ones; and KVM built in, so that
+    # the Rust MMU shrinker links into vmlinux (one kernel for both, to
+    # save a build: neither needs the other's opposite).
+    "nomemcg": ["configs/qemu.config", "configs/nomemcg.config", "configs/kvmy.config"],
+    # Our option off: the C shrinker on 6.12, no MMU shrinker on 7.3.
     "baseline": ["configs/qemu.config", "configs/baseline.config"],
-    # KVM built in: the Rust MMU shrinker links into vmlinux.
-    "kvmy": ["configs/qemu.config", "configs/kvmy.config"],
     # No Rust at all: KVM with the C shrinker, what Rust-less builds get.
     "norust": ["configs/qemu.config", "configs/norust.config"],
 }
 
-LLVM_BIN = "/usr/lib/llvm-16/bin"
+LLVM_BIN = f"/usr/lib/llvm-{BASE_LLVM}/bin"
 
 
 def tools_env():
@@ -35,22 +37,26 @@ def tools_env():
 
 
 def make_args(outdir, tree=None):
-    """The kbuild command line: clang/lld 16, Debian's rustc, ccache, O=."""
+    """The kbuild command line: the base's clang/lld, Debian's rustc,
+    ccache, O=."""
     return ["make", "-C", tree or tree_dir(), f"O={outdir}", "ARCH=x86_64",
-            "LLVM=-16", "CC=ccache clang-16",
+            f"LLVM=-{BASE_LLVM}", f"CC=ccache clang-{BASE_LLVM}",
             "RUSTC=/usr/bin/rustc", "RUSTDOC=/usr/bin/rustdoc",
-            f"BINDGEN={path('tools', 'bin', 'bindgen')}",
+            f"BINDGEN={path(BASE_BINDGEN_ROOT, 'bin', 'bindgen')}",
             f"-j{os.cpu_count() or 2}"]
 
 
 def build_dir(variant):
-    return path("build", variant)
+    return bpath("build", variant)
 
 
 def fragments(variant, extra=()):
+    """The variant's fragments, then the base's own (options whose name or
+    existence differs between the bases), then `extra`."""
     if variant not in VARIANTS:
         raise KforkError(f"unknown variant {variant}; one of {sorted(VARIANTS)}")
-    return [os.path.join(REPO, f) for f in VARIANTS[variant]] + list(extra)
+    return ([os.path.join(REPO, f) for f in VARIANTS[variant]]
+            + [os.path.join(REPO, "configs", f"base-{BASE}.config")] + list(extra))
 
 
 def parse_fragment(p):
@@ -108,7 +114,7 @@ def configure(variant, extra=(), out=None, tree=None, check=True):
     os.makedirs(out, exist_ok=True)
     env = tools_env()
     log(f"configuring the {variant} kernel in {out}")
-    logf = path("logs", f"config-{variant}.log")
+    logf = bpath("logs", f"config-{variant}.log")
     run_logged(make_args(out, tree) + ["tinyconfig"], logf, env=env,
                label="make tinyconfig")
     run_logged([os.path.join(tree, "scripts/kconfig/merge_config.sh"),
@@ -133,7 +139,7 @@ def tree_kernel(tree, variant, out, label):
     into `out`; returns the seconds it took."""
     configure(variant, out=out, tree=tree, check=False)
     return run_logged(make_args(out, tree) + ["bzImage", "modules"],
-                      path("logs", f"series-build-{variant}.log"), env=tools_env(),
+                      bpath("logs", f"series-build-{variant}.log"), env=tools_env(),
                       label=label, progress=_progress)
 
 
@@ -142,16 +148,16 @@ def kernel(variant="qemu", extra=()):
     out = configure(variant, extra)
     env = tools_env()
     t = run_logged(make_args(out) + ["bzImage", "modules"],
-                   path("logs", f"kernel-{variant}.log"), env=env,
+                   bpath("logs", f"kernel-{variant}.log"), env=env,
                    label=f"kernel build ({variant})", progress=_progress)
     log(f"kernel ({variant}) built in {t:.0f}s: {out}/arch/x86/boot/bzImage")
     modroot = os.path.join(out, "modroot")
     shutil.rmtree(modroot, ignore_errors=True)
     run_logged(make_args(out) + ["modules_install",
                                  f"INSTALL_MOD_PATH={modroot}"],
-               path("logs", f"modules-{variant}.log"), env=env,
+               bpath("logs", f"modules-{variant}.log"), env=env,
                label="modules_install")
-    run_logged(make_args(out) + ["headers"], path("logs", f"headers-{variant}.log"),
+    run_logged(make_args(out) + ["headers"], bpath("logs", f"headers-{variant}.log"),
                env=env, label="make headers")
     return out
 
@@ -162,7 +168,7 @@ def selftests(variant="qemu"):
     hdrs = os.path.join(out, "usr", "include")
     if not os.path.isdir(hdrs):
         raise KforkError(f"no uapi headers in {hdrs}: build the kernel first")
-    st_out = path("build", "selftests")
+    st_out = bpath("build", "selftests")
     # The output directory serves every tree assembled here (from any
     # worktree of this repository), and make only compares times: a test
     # source that assembly wrote back to an older version (another
@@ -181,7 +187,7 @@ def selftests(variant="qemu"):
     t = run_logged(["make", "-C", os.path.join(tree_dir(), "tools/testing/selftests/kvm"),
                     f"OUTPUT={st_out}", f"KHDR_INCLUDES=-isystem {hdrs}",
                     "EXTRA_CFLAGS=-static", f"-j{os.cpu_count() or 2}"],
-                   path("logs", "selftests.log"), env=tools_env(),
+                   bpath("logs", "selftests.log"), env=tools_env(),
                    label="KVM selftests build")
     # Our cgroup selftest (only ours: the other cgroup tests are not run).
     cg_out = os.path.join(st_out, "cgroup")
@@ -191,7 +197,7 @@ def selftests(variant="qemu"):
     run_logged(["make", "-C", os.path.join(tree_dir(), "tools/testing/selftests/cgroup"),
                 f"OUTPUT={cg_out}", f"KHDR_INCLUDES=-isystem {hdrs}",
                 os.path.join(cg_out, "test_rust_shrinker")],
-               path("logs", "selftests-cgroup.log"), env=env,
+               bpath("logs", "selftests-cgroup.log"), env=env,
                label="cgroup selftest build")
     helper_src = os.path.join(REPO, "tooling", "guest", "kvm-hold.c")
     helper = os.path.join(st_out, "kfork-kvm-hold")

@@ -8,14 +8,42 @@ import subprocess
 import sys
 import time
 
-# The pinned base: Debian's linux-source-6.12 package.  Changing the version
-# is a deliberate act: update both lines together after checking the new
-# .deb by hand (apt-cache show linux-source-6.12=VERSION | grep SHA256).
-BASE_PACKAGE = "linux-source-6.12"
-BASE_VERSION = "6.12.117-1~deb12u1"
-BASE_SHA256 = "e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703"
-BASE_TARBALL = "./usr/src/linux-source-6.12.tar.xz"
-BASE_TOPDIR = "linux-source-6.12"
+# The pinned bases, chosen with KFORK_BASE (the Makefile's BASE=): Debian's
+# linux-source packages.  Changing a version is a deliberate act: update the
+# version and sha256 together after checking the new .deb by hand
+# (apt-cache show linux-source-X=VERSION | grep SHA256).  Each base builds
+# with its own clang and bindgen (the minima of its min-tool-version.sh).
+BASES = {
+    # Debian 13's kernel series, the production track.
+    "6.12": dict(package="linux-source-6.12", version="6.12.117-1~deb12u1",
+                 sha256="e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703",
+                 suite=None, llvm="16", bindgen="0.70.1", bindgen_root="tools",
+                 kvm_x86="x86_64", baseline="baseline (C x86-mmu)"),
+    # Mainline, the review track: from trixie-backports, fetched with a
+    # private apt configuration (base.py) so the system's apt is untouched.
+    "7.3": dict(package="linux-source-7.3", version="7.3.4-1~bpo13+1",
+                sha256="703e369ddd4cce971452f5a593ee55df3a5c10c83caf0fa0df039633ed181ee3",
+                suite="trixie-backports", llvm="19", bindgen="0.72.1",
+                bindgen_root="tools/bindgen-0.72.1",
+                kvm_x86="x86", baseline="baseline (no shrinker)"),
+}
+DEFAULT_BASE = "6.12"
+BASE = os.environ.get("KFORK_BASE") or DEFAULT_BASE
+if BASE not in BASES:
+    sys.exit(f"[kfork] unknown BASE={BASE}; one of {', '.join(BASES)}")
+_B = BASES[BASE]
+BASE_PACKAGE = _B["package"]
+BASE_VERSION = _B["version"]
+BASE_SHA256 = _B["sha256"]
+BASE_SUITE = _B["suite"]
+BASE_LLVM = _B["llvm"]
+BASE_BINDGEN = _B["bindgen"]
+BASE_BINDGEN_ROOT = _B["bindgen_root"]  # under the cache (setup.sh installs)
+# The KVM selftests' x86 directory, and the baseline kernel (our option off)
+KVM_X86 = _B["kvm_x86"]
+BASELINE_LABEL = _B["baseline"]
+BASE_TARBALL = f"./usr/src/{BASE_PACKAGE}.tar.xz"
+BASE_TOPDIR = BASE_PACKAGE
 
 # Fixed identity and dates make the assembled commits reproducible: the same
 # repository state gives the same commit ids on every machine.
@@ -41,9 +69,16 @@ def path(*parts):
     return os.path.join(home(), *parts)
 
 
+def bpath(first, *rest):
+    """A per-base cache path: path(first, ...) for the default base,
+    path(f"{first}-{BASE}", ...) for the others (trees, build dirs and logs
+    of the two bases never mix; downloads, tools and ccache are shared)."""
+    return path(first if BASE == DEFAULT_BASE else f"{first}-{BASE}", *rest)
+
+
 def tree_dir():
     """The assembled fork: a git tree, base commit plus one commit per entry."""
-    return os.environ.get("KFORK_TREE", path("linux"))
+    return os.environ.get("KFORK_TREE", bpath("linux"))
 
 
 def log(msg):

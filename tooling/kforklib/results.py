@@ -7,6 +7,7 @@ Two sources are counted:
   - KFORK-RESULT lines printed by tooling/guest/check.sh, one per selftest.
 """
 
+import json
 import re
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -127,3 +128,14 @@ def without_oom_reports(lines):
         if inside and ("Killed process" in ln or "oom_reaper" in ln):
             inside = False
     return out
+
+
+def save(res, path):
+    """Write results as JSON (for a run that combines several)."""
+    with open(path, "w") as f:
+        json.dump([[x.name, x.status, x.detail] for x in res], f)
+
+
+def load(path):
+    with open(path) as f:
+        return [Result(*x) for x in json.load(f)]

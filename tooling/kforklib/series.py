@@ -7,6 +7,21 @@ series.toml lists the commits of our series in order.  Each entry owns:
   - `subject` and `body`: the commit message, upstream style.
 Every line of the fork thus has one source of truth here: upstream lines in
 the pinned base, changed lines in one patch, new files in one place.
+
+Two bases (KFORK_BASE, common.BASES) share this manifest and the new files.
+The keys above describe the default base (6.12).  A sub-table named after
+another base, [commit."7.3"], says how that entry differs there:
+  - `patch`: the diff for that base (patches/7.3/NAME.diff), if the
+    default base's does not apply there.  It is applied after the entry's
+    new files are copied, so it also carries the small differences of our
+    own new files on that base;
+  - `rename`: {repository path = path in that base's tree} for new files
+    whose kernel path differs (the KVM selftests' x86_64/ is x86/ in 7.3);
+  - `subject`, `body`: a different commit message;
+  - `skip = true`: the entry is not part of that base's series;
+  - `reason`: why the entry differs there (kept for readers).
+An entry with `bases = ["7.3"]` exists only there; [series."7.3"] overrides
+the cover letter.
 """
 
 import hashlib
@@ -17,28 +32,41 @@ import shutil
 import subprocess
 import tomllib
 
-from .common import REPO, SERIES_DATE, KforkError, git, log, run
+from .common import BASE, BASES, DEFAULT_BASE, REPO, SERIES_DATE, KforkError, git, log, run
 
 MANIFEST = "series.toml"
 DEFAULT_AUTHOR = "KVM shrinker fork developers <kvm-shrinker@localhost>"
 
 
 class Entry:
-    def __init__(self, name, subject, body="", files=(), patch=None, author=None):
+    def __init__(self, name, subject, body="", files=(), patch=None, author=None,
+                 rename=None):
         self.name = name
         self.subject = subject
         self.body = body
         self.files = list(files)
         self.patch = patch
         self.author = author
+        # repository path -> path in the tree, for files whose kernel path
+        # differs on this base
+        self.rename = dict(rename or {})
+        # The manifest's `bases` and other-base tables, as written: `pull`
+        # on the default base writes them back unchanged.
+        self.other = {}
+
+    def tree_path(self, rel):
+        return self.rename.get(rel, rel)
 
     def message(self):
         body = self.body.strip("\n")
         return self.subject + ("\n\n" + body if body else "") + "\n"
 
     def as_dict(self):
-        return {"name": self.name, "subject": self.subject, "body": self.body,
-                "files": self.files, "patch": self.patch, "author": self.author}
+        d = {"name": self.name, "subject": self.subject, "body": self.body,
+             "files": self.files, "patch": self.patch, "author": self.author}
+        if self.rename:
+            d["rename"] = self.rename
+        return d
 
 
 class Series:
@@ -49,6 +77,10 @@ class Series:
         self.cover_subject = cover_subject
         self.cover_body = cover_body
         self.subject_prefix = subject_prefix
+        # [series."BASE"] tables of the other bases, and the names of the
+        # entries that exist only on other bases (see `pull`)
+        self.other_meta = {}
+        self.hidden = []
 
 
 def slug(subject):
@@ -63,22 +95,37 @@ def load(repo=REPO):
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise KforkError(f"{p}: {e}") from None
-    meta = data.get("series", {})
+    meta = dict(data.get("series", {}))
+    other_meta = {b: meta.pop(b) for b in BASES if b != DEFAULT_BASE and b in meta}
+    meta.update(other_meta.get(BASE, {}))
+    hidden = []
     entries = []
     seen_names, owner = set(), {}
     for i, d in enumerate(data.get("commit", []), 1):
         for key in ("name", "subject"):
             if not d.get(key):
                 raise KforkError(f"{MANIFEST}: commit #{i} has no '{key}'")
-        unknown = set(d) - {"name", "subject", "body", "files", "patch", "author"}
+        unknown = set(d) - {"name", "subject", "body", "files", "patch", "author",
+                            "bases"} - set(BASES)
         if unknown:
             raise KforkError(f"{MANIFEST}: commit #{i} ({d['name']}): unknown "
                              f"keys {sorted(unknown)}")
-        if d["name"] in seen_names:
-            raise KforkError(f"{MANIFEST}: duplicate commit name {d['name']}")
-        seen_names.add(d["name"])
+        for b in (b for b in BASES if b in d):
+            bad = set(d[b]) - {"patch", "rename", "subject", "body", "skip", "reason"}
+            if bad or b == DEFAULT_BASE:
+                raise KforkError(f"{MANIFEST}: {d['name']}.{b}: unknown keys "
+                                 f"{sorted(bad) or [b]}")
+        over = d.get(BASE, {}) if BASE != DEFAULT_BASE else {}
+        other = {k: d[k] for k in ("bases", *BASES) if k in d}
+        if BASE not in d.get("bases", BASES) or over.get("skip"):
+            hidden.append(d["name"])
+            continue
+        if BASE != DEFAULT_BASE:
+            d = {**d, "patch": over.get("patch", d.get("patch")),
+                 **{k: over[k] for k in ("subject", "body", "rename") if k in over}}
         e = Entry(d["name"], d["subject"], d.get("body", ""), d.get("files", []),
-                  d.get("patch"), d.get("author"))
+                  d.get("patch"), d.get("author"), d.get("rename"))
+        e.other = other
         for f in e.files:
             if f in owner:
                 raise KforkError(f"{MANIFEST}: {f} is listed by both "
@@ -91,9 +138,29 @@ def load(repo=REPO):
         if e.patch and not os.path.isfile(os.path.join(repo, e.patch)):
             raise KforkError(f"{MANIFEST}: {e.name}: patch {e.patch} is missing")
         entries.append(e)
-    return Series(entries, meta.get("author", DEFAULT_AUTHOR),
-                  meta.get("cover_subject", ""), meta.get("cover_body", ""),
-                  meta.get("subject_prefix", "PATCH"))
+    series = Series(entries, meta.get("author", DEFAULT_AUTHOR),
+                    meta.get("cover_subject", ""), meta.get("cover_body", ""),
+                    meta.get("subject_prefix", "PATCH"))
+    series.other_meta, series.hidden = other_meta, hidden
+    return series
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_toml_str(k)} = {_toml_value(x)}"
+                                for k, x in v.items()) + " }"
+    if isinstance(v, str) and "\n" in v:
+        return _toml_multiline(v)
+    return _toml_str(v)
+
+
+def _toml_table(header, table):
+    return [header] + [f"{_toml_str(k) if '.' in k else k} = {_toml_value(v)}"
+                       for k, v in table.items()] + [""]
 
 
 def _toml_str(s):
@@ -115,6 +182,8 @@ def dump(series, repo=REPO):
            f"subject_prefix = {_toml_str(series.subject_prefix)}",
            f"cover_subject = {_toml_str(series.cover_subject)}",
            f"cover_body = {_toml_multiline(series.cover_body)}", ""]
+    for b, table in series.other_meta.items():
+        out += _toml_table(f'[series."{b}"]', table)
     for e in series.entries:
         out += ["[[commit]]", f"name = {_toml_str(e.name)}",
                 f"subject = {_toml_str(e.subject)}"]
@@ -126,7 +195,12 @@ def dump(series, repo=REPO):
             out.append("]")
         if e.patch:
             out.append(f"patch = {_toml_str(e.patch)}")
+        if "bases" in e.other:
+            out.append(f"bases = {_toml_value(e.other['bases'])}")
         out += [f"body = {_toml_multiline(e.body)}", ""]
+        for b in BASES:
+            if b in e.other:
+                out += _toml_table(f'[commit."{b}"]', e.other[b])
     with open(os.path.join(repo, MANIFEST), "w") as f:
         f.write("\n".join(out))
 
@@ -210,6 +284,16 @@ def explain_apply_failure(patch_file, patch_text, git_output):
 
 
 def apply_entry(tree, e, series, repo=REPO):
+    for rel in e.files:
+        dst = os.path.join(tree, e.tree_path(rel))
+        if os.path.lexists(dst):
+            raise KforkError(
+                f"series entry '{e.name}': new file {e.tree_path(rel)} already "
+                "exists in the tree. If it is an upstream file, change it with "
+                "a patch.")
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy2(os.path.join(repo, rel), dst)
+        git(tree, "add", "-f", "--", e.tree_path(rel))
     if e.patch:
         p = os.path.join(repo, e.patch)
         with open(p) as f:
@@ -220,15 +304,6 @@ def apply_entry(tree, e, series, repo=REPO):
             out = (res.stdout or "") + (res.stderr or "")
             raise KforkError(f"series entry '{e.name}' ({e.subject}):\n" +
                              explain_apply_failure(e.patch, text, out))
-    for rel in e.files:
-        dst = os.path.join(tree, rel)
-        if os.path.lexists(dst):
-            raise KforkError(
-                f"series entry '{e.name}': new file {rel} already exists in "
-                "the tree. If it is an upstream file, change it with a patch.")
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copy2(os.path.join(repo, rel), dst)
-        git(tree, "add", "-f", "--", rel)
     git(tree, "commit", "-q", "--no-verify", "--allow-empty", "-F", "-",
         env=author_env(e.author or series.author), input=e.message())
     return git(tree, "rev-parse", "HEAD")
@@ -352,11 +427,21 @@ def _commits(tree):
 def pull(tree, repo=REPO):
     """Bring the tree's commits (base..HEAD) back into the repository.
 
+    On a base other than the default, see pull_other_base().
+
     Commit i of the tree becomes entry i of series.toml: its added files are
     copied to their kernel paths, its other changes become patches/NAME.diff,
-    its message becomes subject and body.  Entry names are kept by position.
+    its message becomes subject and body.  Entry names are kept by position,
+    and so are the entries' tables for the other bases.
     """
+    if BASE != DEFAULT_BASE:
+        return pull_other_base(tree, repo)
     old = load(repo)
+    if old.hidden:
+        raise KforkError(
+            f"series.toml has entries that are not part of base {BASE} "
+            f"({', '.join(old.hidden)}); pull would not know where they go "
+            "between the tree's commits. Edit series.toml by hand instead.")
     commits = _commits(tree)
     if not tree_is_clean(tree):
         raise KforkError(f"{tree} has uncommitted changes; commit them first")
@@ -392,6 +477,8 @@ def pull(tree, repo=REPO):
                   f"patches/{name}.diff" if changed else None,
                   None if author == old.author else author)
         e._commit, e._changed = c, changed
+        if i < len(old.entries):
+            e.other = old.entries[i].other
         entries.append(e)
     # Write the new state: first remove what the old manifest owned.
     for e in old.entries:
@@ -415,6 +502,7 @@ def pull(tree, repo=REPO):
                 f.write(diff)
     new = Series(entries, old.author, old.cover_subject, old.cover_body,
                  old.subject_prefix)
+    new.other_meta = old.other_meta
     dump(new, repo)
     # The tree now matches the manifest: record it so that assemble is a no-op.
     base_id = git(tree, "rev-parse", "base^{commit}")
@@ -434,3 +522,103 @@ def _git_bytes(tree, args):
 
 def _git_blob(tree, commit, rel):
     return _git_bytes(tree, ["show", f"{commit}:{rel}"])
+
+
+def _file_delta(rel_tree, old_text, new_text):
+    """A unified diff of one file of ours from its shared version (what
+    assembly copies) to its version on this base, for `git apply`."""
+    import difflib
+    if old_text == new_text:
+        return ""
+    lines = list(difflib.unified_diff(
+        old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+        f"a/{rel_tree}", f"b/{rel_tree}", n=3))
+    for i, ln in enumerate(lines):
+        if not ln.endswith("\n"):
+            lines[i] = ln + "\n\\ No newline at end of file\n"
+    return f"diff --git a/{rel_tree} b/{rel_tree}\n" + "".join(lines)
+
+
+def _diff_body(text):
+    """A diff without what differs when the same change applies at another
+    place: index lines and the line numbers of hunk headers."""
+    return [re.sub(r"^@@ [^@]* @@", "@@", ln) for ln in text.splitlines()
+            if not ln.startswith("index ")]
+
+
+def pull_other_base(tree, repo=REPO):
+    """`pull` on a base other than the default (KFORK_BASE=7.3).
+
+    The new files and the commit messages belong to both bases and stay as
+    they are; what the tree's commit i changes beyond entry i's shared files
+    becomes that entry's patch for this base: the diff of upstream files
+    plus, for each of our files, the diff from its shared version. The
+    patch's path is the entry's [commit."BASE"] patch key.
+    """
+    series = load(repo)
+    commits = _commits(tree)
+    if not tree_is_clean(tree):
+        raise KforkError(f"{tree} has uncommitted changes; commit them first")
+    if len(commits) != len(series.entries):
+        raise KforkError(
+            f"{tree} has {len(commits)} commits and series.toml has "
+            f"{len(series.entries)} entries for base {BASE}: add or skip "
+            f"entries ([commit.\"{BASE}\"] skip, bases) in series.toml first")
+    problems, written = [], []
+    for e, c in zip(series.entries, commits):
+        status = git(tree, "diff-tree", "--no-commit-id", "-r", "--no-renames",
+                     "--name-status", f"{c}^", c)
+        added, other = set(), []
+        for line in status.splitlines():
+            st, f = line.split("\t", 1)
+            (added.add if st == "A" else other.append)(f)
+        delta = []
+        for rel in e.files:
+            tp = e.tree_path(rel)
+            if tp not in added:
+                problems.append(f"{e.name}: commit {c[:12]} does not add {tp}")
+                continue
+            added.discard(tp)
+            with open(os.path.join(repo, rel), encoding="utf-8") as f:
+                shared = f.read()
+            delta.append(_file_delta(tp, shared,
+                                     _git_blob(tree, c, tp).decode("utf-8")))
+        paths = sorted(other) + sorted(added)  # upstream files, base-only files
+        text = ""
+        if paths:
+            text = _git_bytes(tree, ["diff", f"{c}^", c, "--", *paths]).decode()
+        text += "".join(delta)
+        if text and not e.patch:
+            problems.append(f"{e.name}: has changes on base {BASE} but no patch: "
+                            f"add  [commit.\"{BASE}\"] patch = \"patches/{BASE}/"
+                            f"{e.name}.diff\"  to its entry")
+            continue
+        if e.patch and not e.patch.startswith(f"patches/{BASE}/"):
+            with open(os.path.join(repo, e.patch)) as f:
+                if _diff_body(f.read()) != _diff_body(text):
+                    problems.append(
+                        f"{e.name}: differs on base {BASE} from {e.patch}, which "
+                        f"it shares: add  [commit.\"{BASE}\"] patch = \"patches/"
+                        f"{BASE}/{e.name}.diff\"  to its entry")
+            continue
+        if e.patch:
+            with open(os.path.join(repo, e.patch), "w") as f:
+                f.write(text)
+            written.append(e.patch)
+            if not text:
+                problems.append(f"{e.name}: {e.patch} is empty now: drop its "
+                                "patch key and the file")
+        msg = git(tree, "log", "-1", "--format=%B", c).strip()
+        if msg != e.message().strip():
+            problems.append(f"{e.name}: the commit message differs from "
+                            "series.toml; edit the entry (or its "
+                            f"[commit.\"{BASE}\"] subject/body) by hand")
+    if problems:
+        raise KforkError("pull: " + "\n  ".join(
+            [f"wrote {len(written)} patches; to fix:"] + problems))
+    base_id = git(tree, "rev-parse", "base^{commit}")
+    keys = entry_keys(load(repo), base_id, repo)
+    write_state(tree, {"entries": [{"key": k, "commit": c, "name": e.name}
+                                   for k, c, e in zip(keys, commits, series.entries)]})
+    log(f"pulled {len(commits)} commits of base {BASE} into {len(written)} "
+        "patches; review with git status")

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 
-from .common import REPO, KforkError, log, path
+from .common import REPO, KforkError, bpath, log, path
 
 BUSYBOX = "/bin/busybox"
 EXIT_RE = re.compile(r"^KFORK-EXIT (\d+)\s*$")
@@ -47,7 +47,7 @@ def _copytree(src, dst):
 
 def make_initramfs(kernel_out, command, env, selftests_dir=None, files=()):
     """Write the initramfs for one run and return its path."""
-    root = path("vm", "root")
+    root = bpath("vm", "root")
     shutil.rmtree(root, ignore_errors=True)
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev",
               "tmp", "run", "kfork", "lib", "kselftests", "root", "etc"):
@@ -75,7 +75,7 @@ def make_initramfs(kernel_out, command, env, selftests_dir=None, files=()):
             for f in fs:
                 if f.endswith((".o", ".d", ".a")):
                     os.remove(os.path.join(dp, f))
-    initrd = path("vm", "initramfs.cpio")
+    initrd = bpath("vm", "initramfs.cpio")
     res = subprocess.run(f"find . -print0 | cpio --null -o -H newc --quiet "
                          f"-R 0:0 > '{initrd}'", shell=True, cwd=root)
     if res.returncode != 0:
@@ -142,8 +142,8 @@ def run_command(kernel_out, command, timeout=600, modules="kvm_amd:npt=0,nested=
                        numa_nodes=0, single_thread=single_thread)
     else:
         cmd = qemu_cmd(bzimage, initrd, append, single_thread=single_thread)
-    os.makedirs(path("logs"), exist_ok=True)
-    log_path = path("logs", f"{name}-console-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    os.makedirs(bpath("logs"), exist_ok=True)
+    log_path = bpath("logs", f"{name}-console-{time.strftime('%Y%m%d-%H%M%S')}.log")
     log(f"booting {bzimage} under QEMU TCG (timeout {timeout}s); console log: "
         f"{log_path}")
     start = time.monotonic()

@@ -1,6 +1,10 @@
 """Host-side tests of the comparison table's parser."""
 
+import os
+import subprocess
+import tempfile
 import unittest
+from unittest import mock
 
 from kforklib import bench
 
@@ -57,8 +61,25 @@ class BenchParseTest(unittest.TestCase):
         self.assertEqual(data["kernels"]["ours (Rust kvm-mmu)"]["us_per_freed"][1], 31.0)
 
     def test_guest_command(self):
-        self.assertEqual(bench.guest_command(2, nested=True),
-                         f"{bench.TEST} -N; {bench.TEST} -N -b; {bench.TEST} -N -b")
+        """Every run is made; a skipped measurement (exit 4: no shrinker to
+        scan) passes, any other failure fails the command."""
+        def status(main_rc, bench_rc):
+            with tempfile.TemporaryDirectory() as d:
+                fake = os.path.join(d, "t")
+                with open(fake, "w") as f:
+                    f.write(f'#!/bin/sh\necho "$*" >> {d}/log\n'
+                            f'case "$*" in *-b*|*-s*) exit {bench_rc};; esac\n'
+                            f'exit {main_rc}\n')
+                os.chmod(fake, 0o755)
+                with mock.patch.object(bench, "TEST", fake):
+                    cmd = bench.guest_command(2, nested=True)
+                rc = subprocess.run(["sh", "-c", cmd]).returncode
+                with open(os.path.join(d, "log")) as f:
+                    return rc, f.read().split("\n")[:-1]
+        self.assertEqual(status(0, 0), (0, ["-N", "-N -b", "-N -b"]))
+        self.assertEqual(status(0, 4)[0], 0)
+        self.assertEqual(status(0, 1)[0], 1)
+        self.assertEqual(status(1, 0), (1, ["-N", "-N -b", "-N -b"]))
 
 
 class DemoTableTest(unittest.TestCase):

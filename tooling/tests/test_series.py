@@ -206,6 +206,31 @@ body = "Edit.\\n"
         series.assemble(self.tree, repo=self.repo)
         self.assertEqual(sh(self.tree, "git", "rev-parse", "HEAD^{tree}"), tree_id)
 
+    def test_other_base_tables(self):
+        """[commit."7.3"] and [series."7.3"] apply on 7.3 only, and a pull
+        on the default base keeps them."""
+        path = os.path.join(self.repo, series.MANIFEST)
+        with open(path) as f:
+            text = f.read()
+        text = text.replace('cover_body = "why"\n', 'cover_body = "why"\n\n'
+                            '[series."7.3"]\ncover_subject = "on 7.3"\n')
+        text += '\n[commit."7.3"]\nskip = true\nreason = "not there"\n'
+        write(path, text)
+
+        def on(base):
+            return mock.patch.object(series, "BASE", base)
+        with on("7.3"):
+            s = series.load(self.repo)
+            self.assertEqual([e.name for e in s.entries], ["add-new"])
+            self.assertEqual(s.cover_subject, "on 7.3")
+        series.assemble(self.tree, repo=self.repo)
+        series.pull(self.tree, repo=self.repo)
+        with on("7.3"):
+            s = series.load(self.repo)
+            self.assertEqual([e.name for e in s.entries], ["add-new"])
+            self.assertEqual(s.cover_subject, "on 7.3")
+        self.assertEqual(series.load(self.repo).cover_subject, "test series")
+
     def test_pull_refuses_edit_of_earlier_new_file(self):
         series.assemble(self.tree, repo=self.repo)
         write(os.path.join(self.tree, "rust", "new.rs"), "// edited later\n")

@@ -42,9 +42,10 @@
 //! page of another VM. Then, with the lru lock dropped and `mmu_lock` held,
 //! it inspects, ages and zaps the pages, puts back the ones it keeps,
 //! flushes the TLBs once, frees the zapped pages, unlocks the VM and
-//! reschedules if needed. So the lru lock, which on 6.12 covers every
-//! memcg's list of a node, is held for a few list operations per batch,
-//! never for page table work, and a scan of any size ends in bounded steps.
+//! reschedules if needed. So the lru lock (one per node, covering every
+//! memcg's list there, before Linux 6.13; one per memcg and node since) is
+//! held for a few list operations per batch, never for page table work,
+//! and a scan of any size ends in bounded steps.
 //!
 //! # VM lifetime
 //!
@@ -68,7 +69,6 @@ use kernel::c_str;
 use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::stack_pin_init;
-use kernel::time::Ktime;
 use kernel::types::ARef;
 use kvm_shrinker::list_lru::{self, Batch, Isolate, Isolated, ListLru, LruItem, LruLinks};
 use kvm_shrinker::memcg::MemCgroup;
@@ -264,18 +264,24 @@ impl Drop for VmBatch {
     }
 }
 
+/// The monotonic clock, in ns.
+fn ktime_get_ns() -> i64 {
+    // SAFETY: `ktime_get()` has no preconditions.
+    unsafe { bindings::ktime_get() }
+}
+
 /// Taking one batch off the lru.
 struct Isolation {
     batch: Option<VmBatch>,
     /// The pages visited (taken, or passed over because their VM was busy).
     visited: usize,
-    /// When the walk, and so the lru lock hold, started.
-    start: Option<Ktime>,
+    /// When the walk, and so the lru lock hold, started (`ktime_get()`, ns).
+    start: Option<i64>,
 }
 
 impl Isolation {
     fn isolate<'a>(&mut self, it: Isolate<'a, SpLink>) -> Isolated<'a> {
-        self.start.get_or_insert_with(Ktime::ktime_get);
+        self.start.get_or_insert_with(ktime_get_ns);
         let link = link_ptr(it.item_ptr());
         // SAFETY: The lru lock is held and the page is on the lru, so it is
         // a live shadow page.
@@ -352,7 +358,7 @@ impl Shrink for MmuShrinker {
             let mut nr = (limit - visited).min(BATCH);
             self.lru.walk_one(nid, memcg, &mut nr, |it| iso.isolate(it));
             if let Some(start) = iso.start {
-                let held = (Ktime::ktime_get() - start).to_ns();
+                let held = ktime_get_ns() - start;
                 // SAFETY: Plain statistics update.
                 unsafe { bindings::kvm_mmu_shrink_note_lru_hold(held.unsigned_abs()) };
             }

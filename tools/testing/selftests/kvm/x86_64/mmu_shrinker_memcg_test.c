@@ -32,13 +32,13 @@
  * L1's NPT) per chunk; with npt=0, L0 shadows L2's page tables.
  *
  * Needs shadow paging (kvm_amd.npt=0 or kvm_intel.ept=0), or SVM with -N,
- * cgroup v2 with the memory controller and debugfs.  On a kernel with the
- * C shrinker (CONFIG_KVM_MMU_SHRINKER_RUST=n) it reports the baseline
- * instead: memcg reclaim frees nothing, and the memory.max VM is
- * OOM-killed; those cases are reported as expected failures (XFAIL), not
- * as passes.  Without the memory controller (cgroup_disable=memory,
- * CONFIG_MEMCG=n) the shrinker is a per-node one: only drop_caches and the
- * guests' data are checked.
+ * cgroup v2 with the memory controller and debugfs.  On a kernel without
+ * CONFIG_KVM_MMU_SHRINKER_RUST (before 6.13 with the C shrinker, since
+ * without any) it reports the baseline instead: memcg reclaim frees
+ * nothing, and the memory.max VM is OOM-killed; those cases are reported
+ * as expected failures (XFAIL), not as passes.  Without the memory
+ * controller (cgroup_disable=memory, CONFIG_MEMCG=n) the shrinker is a
+ * per-node one: only drop_caches and the guests' data are checked.
  *
  * -b measures what reclaim costs a guest (see run_bench()), -l SECONDS what
  * reclaim in one cgroup costs the page faults of a VM in another (see
@@ -809,7 +809,7 @@ static void test_memcg_reclaim(struct vm_proc *a, struct vm_proc *b)
 		targeted = a1.sec_pagetables == a0.sec_pagetables &&
 			   a1.stats.shadow_zapped == a0.stats.shadow_zapped;
 		report_baseline(targeted,
-				"memcg reclaim in A freed no shadow pages (the C shrinker is not memcg-aware)");
+				"memcg reclaim in A freed no shadow pages (no memcg-aware shrinker)");
 		if (ret_half)
 			report_baseline(honest, "memory.reclaim in A failed (no progress)");
 		else
@@ -876,7 +876,7 @@ static void test_aging(struct vm_proc *p)
 	struct snapshot s0, s1;
 
 	if (!rust_shrinker) {
-		ksft_test_result_skip("aging: the C shrinker does not age pages\n");
+		ksft_test_result_skip("aging: the baseline does not age pages\n");
 		return;
 	}
 	TEST_ASSERT(vm_cmd(p, 'I', &r), "%s: VM process died", p->name);
@@ -1087,8 +1087,9 @@ static void run_bench(void)
 	struct vm_report r;
 	int rounds = 0, nr_nodes = online_nodes();
 
-	TEST_ASSERT(shrinker_scan_path[0], "no kvm-mmu or x86-mmu shrinker in %s",
-		    SHRINKER_DIR);
+	/* Kernels since 6.13 without CONFIG_KVM_MMU_SHRINKER_RUST have none. */
+	__TEST_REQUIRE(shrinker_scan_path[0],
+		       "no kvm-mmu or x86-mmu shrinker in %s", SHRINKER_DIR);
 	start_vm(&v);
 	TEST_ASSERT(vm_cmd(&v, 'P', &r) && vm_cmd(&v, 'W', &r) && r.ok, "bench: write");
 	/* Two passes without reclaim; the second is the nominal cost. */
@@ -1475,8 +1476,9 @@ static void run_scale(int nr_vms)
 	long count;
 
 	TEST_ASSERT(v && nr_vms <= nr_chunks, "scale: %d VMs", nr_vms);
-	TEST_ASSERT(shrinker_scan_path[0], "no kvm-mmu or x86-mmu shrinker in %s",
-		    SHRINKER_DIR);
+	/* Kernels since 6.13 without CONFIG_KVM_MMU_SHRINKER_RUST have none. */
+	__TEST_REQUIRE(shrinker_scan_path[0],
+		       "no kvm-mmu or x86-mmu shrinker in %s", SHRINKER_DIR);
 	/* Each VM process creates its VM with nr_chunks chunks. */
 	nr_chunks = total / nr_vms;
 	for (i = 0; i < nr_vms; i++) {
@@ -1573,7 +1575,8 @@ int main(int argc, char *argv[])
 	ksft_set_plan(one_mode ? 1 : 11);
 	ksft_print_msg("%s shrinker, %d chunks per VM, memory controller %s\n",
 		       rust_shrinker ? "Rust memcg-aware (kvm-mmu)" :
-				       "baseline C (x86-mmu)", nr_chunks,
+		       shrinker_scan_path[0] ? "baseline C (x86-mmu)" :
+		       "baseline: no MMU", nr_chunks,
 		       memcg_on ? "on" : "off (both VMs share the lists)");
 	if (nested)
 		ksft_print_msg("nested: L2 guests under L1, %s\n",
