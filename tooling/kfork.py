@@ -357,6 +357,9 @@ def vm_results(r, expect_tests):
 # as plain per-node shrinkers, when memcg is disabled at boot and when it is
 # compiled out.
 SHRINKER_TEST = f"{KVM_X86}/mmu_shrinker_memcg_test"
+# The vCPUs' MMU page caches (the kvm-mmu-cache shrinker): with shadow
+# paging in the main boot, with the TDP MMU in the npt=1 boot.
+CACHE_TEST = f"{KVM_X86}/mmu_cache_reclaim_test"
 NO_MEMCG_TESTS = ["cgroup/test_rust_shrinker --no-memcg", SHRINKER_TEST]
 
 
@@ -371,11 +374,11 @@ BASELINE_TESTS = [SHRINKER_TEST]
 # case the shrinker matters most for.  The plain test needs shadow paging
 # and skips there; -N runs the L2 guests.  On the baseline kernel the test
 # reports what the C shrinker does with the same load.
-NPT_TESTS = [f"{SHRINKER_TEST} -N"]
+NPT_TESTS = [f"{SHRINKER_TEST} -N", CACHE_TEST]
 
 # Run again under lockdep, KASAN and DEBUG_LIST (VARIANT=debug): our
 # shrinkers' reclaim paths, VM teardown and module paths.
-DEBUG_TESTS = [SHRINKER_TEST, f"{SHRINKER_TEST} -t 20",
+DEBUG_TESTS = [SHRINKER_TEST, f"{SHRINKER_TEST} -t 20", CACHE_TEST,
                "cgroup/test_rust_shrinker"]
 
 
@@ -454,7 +457,7 @@ def sparse_numa_results(label, out, st, args):
 # What the main boot of a base other than the default runs (its upstream
 # KVM selftests are not run there: see README.md, 'Two tracks'), after
 # KUnit at boot.
-MAIN_TESTS = ["cgroup/test_rust_shrinker", SHRINKER_TEST]
+MAIN_TESTS = ["cgroup/test_rust_shrinker", SHRINKER_TEST, CACHE_TEST]
 
 
 def cmd_check(args):

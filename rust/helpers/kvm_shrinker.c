@@ -141,6 +141,41 @@ rust_helper_memcg_list_lru_prepare(struct mem_cgroup *memcg,
 }
 #endif
 
+/*
+ * list_lru_add() and list_lru_del() of an item that lives in the struct page
+ * of @page, filed under the page's node and the memcg it is charged to,
+ * which is looked up under RCU as list_lru_add_obj() does for slab objects:
+ * no reference is taken.  Adding allocates the memcg's lists, without
+ * sleeping, if they do not exist; if that fails nothing is added.
+ */
+__rust_helper bool rust_helper_list_lru_add_page(struct list_lru *lru,
+						 struct list_head *item,
+						 struct page *page)
+{
+	struct mem_cgroup *memcg;
+	bool ret = false;
+
+	rcu_read_lock();
+	memcg = folio_memcg(page_folio(page));
+	if (!memcg || !memcg_list_lru_alloc(memcg, lru, GFP_NOWAIT))
+		ret = list_lru_add(lru, item, page_to_nid(page), memcg);
+	rcu_read_unlock();
+	return ret;
+}
+
+__rust_helper bool rust_helper_list_lru_del_page(struct list_lru *lru,
+						 struct list_head *item,
+						 struct page *page)
+{
+	bool ret;
+
+	rcu_read_lock();
+	ret = list_lru_del(lru, item, page_to_nid(page),
+			   folio_memcg(page_folio(page)));
+	rcu_read_unlock();
+	return ret;
+}
+
 /* A list_lru with a lock class of its own (lockdep), for any shrinker. */
 __rust_helper int
 rust_helper_list_lru_init_key(struct list_lru *lru, bool memcg_aware,

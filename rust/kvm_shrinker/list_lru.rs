@@ -341,6 +341,43 @@ impl<T: LruItem> ListLru<T> {
         unsafe { bindings::list_lru_add_obj(self.raw(), links_of(item)) }
     }
 
+    /// Adds `item`, which lives in the `struct page` of `page` (its `lru`
+    /// field, for example), to the list of the page's node and of the memcg
+    /// the page is charged to (the node's global list for an uncharged page).
+    /// Looks the memcg up under RCU, without a reference, and allocates its
+    /// lists without sleeping if they do not exist yet: call
+    /// [`ListLru::prepare_memcg`] beforehand, where sleeping is allowed, to
+    /// make that rare. Returns `false`, and does nothing, if the lists could
+    /// not be allocated or `item` was already on a list of this lru.
+    ///
+    /// # Safety
+    ///
+    /// - `page` points to the `struct page` of an allocated page;
+    /// - `item` is a valid `T` in that `struct page`, and stays valid and
+    ///   pinned, with the page allocated, while it is on the lru (as for
+    ///   [`ListLru::add`]);
+    /// - `item` is on no list, or on this lru as added by this method.
+    pub unsafe fn add_page(&self, item: NonNull<T>, page: *mut bindings::page) -> bool {
+        // SAFETY: By the caller's guarantees and the type invariant; the
+        // node of an allocated page is online, hence possible.
+        unsafe { bindings::list_lru_add_page(self.raw(), links_of(item), page) }
+    }
+
+    /// Takes `item`, added by [`ListLru::add_page`], off its list. Returns
+    /// `false`, and changes no count, if it was on no list.
+    ///
+    /// # Safety
+    ///
+    /// `page` points to the `struct page` of an allocated page, `item` is a
+    /// valid `T` in it, and `item` is on no list or on this lru as added by
+    /// [`ListLru::add_page`] for `page`.
+    pub unsafe fn del_page(&self, item: NonNull<T>, page: *mut bindings::page) -> bool {
+        // SAFETY: By the caller's guarantees and the type invariant; the
+        // item is filed under the page's node and (current) memcg, which is
+        // where reparenting moves it.
+        unsafe { bindings::list_lru_del_page(self.raw(), links_of(item), page) }
+    }
+
     /// Takes `item` off the list of node `nid` and `memcg`. Returns `false`,
     /// and changes no count, if it was on no list: never added, already
     /// deleted, or removed by a walk.

@@ -49,11 +49,15 @@ use crate::node::NodeId;
 use core::mem::ManuallyDrop;
 use core::ops::{BitOr, Deref};
 use core::pin::Pin;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::alloc::KBox;
 use kernel::bindings;
 use kernel::c_str;
-use kernel::error::{code::ENOMEM, Result};
+use kernel::error::{
+    code::{EBUSY, ENOMEM},
+    Result,
+};
 use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 use kernel::str::CStr;
 use kernel::types::Opaque;
@@ -461,6 +465,96 @@ impl<T: Shrink> Drop for Registration<T> {
         // `shrinker_free` unregisters it and waits until no callback runs;
         // `data` is dropped after this function returns.
         unsafe { bindings::shrinker_free(self.shrinker.as_ptr()) };
+    }
+}
+
+/// A [`Registration`] kept in a `static`: for C code that registers one
+/// shrinker in its init function, frees it in its exit function, and
+/// reaches the shrinker's data from other entry points in between.
+///
+/// # Invariants
+///
+/// `reg` is null, or a pointer from [`KBox::into_raw`] to a registration
+/// owned by this value.
+pub struct StaticRegistration<T: Shrink> {
+    reg: AtomicPtr<Registration<T>>,
+}
+
+impl<T: Shrink> StaticRegistration<T> {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        // INVARIANT: Null.
+        Self {
+            reg: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Allocates a shrinker named `name` with `flags` and `seeks` (see
+    /// [`Shrinker::set_seeks`]), builds its data with `init` and registers
+    /// it, as [`Shrinker::register`] does, and keeps the registration here.
+    /// Fails with `EBUSY`, registering nothing, if this slot holds one.
+    pub fn register<F>(&self, name: &CStr, flags: ShrinkerFlags, seeks: u32, init: F) -> Result
+    where
+        F: FnOnce(&Shrinker) -> Result<Pin<KBox<T>>>,
+    {
+        if !self.reg.load(Ordering::Acquire).is_null() {
+            return Err(EBUSY);
+        }
+        let mut shrinker = Shrinker::new(name, flags)?;
+        shrinker.set_seeks(seeks);
+        let reg = KBox::new(shrinker.register(init)?, kernel::alloc::flags::GFP_KERNEL)?;
+        let raw = KBox::into_raw(reg);
+        if let Err(raw) =
+            self.reg
+                .compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // Registered concurrently: drop ours (which frees its shrinker).
+            // SAFETY: `raw` came from `KBox::into_raw` above and was not
+            // stored.
+            drop(unsafe { KBox::from_raw(raw) });
+            return Err(EBUSY);
+        }
+        // INVARIANT: The slot now owns the registration.
+        Ok(())
+    }
+
+    /// The registered shrinker's data, `None` if there is none.
+    ///
+    /// # Safety
+    ///
+    /// [`StaticRegistration::unregister`] does not run before the last use
+    /// of the returned reference (for example: it runs at module exit, and
+    /// this is called only while objects of the shrinker exist, which the
+    /// exit function waits for).
+    pub unsafe fn get(&self) -> Option<&T> {
+        let reg = self.reg.load(Ordering::Acquire);
+        // SAFETY: By the type invariant a non-null pointer is a live
+        // registration owned by this slot, which `unregister` frees, and the
+        // caller guarantees that it does not run while the reference lives.
+        unsafe { reg.as_ref() }.map(|reg| &**reg)
+    }
+
+    /// Frees the registered shrinker, if any, waiting for running callbacks,
+    /// then its data.
+    pub fn unregister(&self) {
+        let reg = self.reg.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !reg.is_null() {
+            // SAFETY: By the type invariant the pointer came from
+            // `KBox::into_raw`; it was swapped out, so it is freed once.
+            drop(unsafe { KBox::from_raw(reg) });
+        }
+    }
+}
+
+impl<T: Shrink> Default for StaticRegistration<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Shrink> Drop for StaticRegistration<T> {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }
 

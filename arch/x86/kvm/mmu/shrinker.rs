@@ -63,7 +63,6 @@
 //! so kvm.ko cannot be unloaded under a running scan.
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
 use kernel::c_str;
 use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
@@ -74,7 +73,7 @@ use kvm_shrinker::list_lru::{self, Batch, Isolate, Isolated, ListLru, LruItem, L
 use kvm_shrinker::memcg::MemCgroup;
 use kvm_shrinker::node::NodeId;
 use kvm_shrinker::shrinker::{
-    CountResult, Registration, ScanResult, Shrink, ShrinkControl, Shrinker, ShrinkerFlags,
+    CountResult, ScanResult, Shrink, ShrinkControl, Shrinker, ShrinkerFlags, StaticRegistration,
 };
 
 const __LOG_PREFIX: &[u8] = b"kvm\0";
@@ -382,45 +381,33 @@ impl Shrink for MmuShrinker {
 }
 
 /// The registered shrinker, between [`kvm_mmu_shrinker_init`] and
-/// [`kvm_mmu_shrinker_exit`]; null otherwise.
-static SHRINKER: AtomicPtr<Registration<MmuShrinker>> = AtomicPtr::new(ptr::null_mut());
+/// [`kvm_mmu_shrinker_exit`].
+static SHRINKER: StaticRegistration<MmuShrinker> = StaticRegistration::new();
 
 /// The registered shrinker's data.
 ///
 /// Only called while a VM exists, which is between init and exit.
 fn shrinker() -> Option<&'static MmuShrinker> {
-    let reg = SHRINKER.load(Ordering::Acquire);
-    // SAFETY: A non-null pointer is a registration that stays alive until
-    // `kvm_mmu_shrinker_exit`, which runs when no VM exists, so not
-    // concurrently with the callers.
-    unsafe { reg.as_ref() }.map(|reg| &**reg)
+    // SAFETY: `kvm_mmu_shrinker_exit` runs when no VM exists, so not
+    // concurrently with the callers, which do not keep the reference.
+    unsafe { SHRINKER.get() }
 }
 
 /// Registers the shrinker, named "kvm-mmu" in shrinker_debugfs. Called by
 /// `kvm_mmu_vendor_module_init()`.
 #[no_mangle]
 pub extern "C" fn kvm_mmu_shrinker_init() -> c_int {
-    let reg = Shrinker::new(
-        c_str!("kvm-mmu"),
-        ShrinkerFlags::MEMCG_AWARE | ShrinkerFlags::NUMA_AWARE,
-    )
-    .and_then(|mut s| {
-        s.set_seeks(SEEKS);
-        s.register(|s| {
-            KBox::pin_init(
-                try_pin_init!(MmuShrinker {
-                    lru <- ListLru::new(s, kernel::static_lock_class!()),
-                }),
-                GFP_KERNEL,
-            )
-        })
-    })
-    .and_then(|reg| KBox::new(reg, GFP_KERNEL).map_err(Error::from));
-    match reg {
-        Ok(reg) => {
-            SHRINKER.store(KBox::into_raw(reg), Ordering::Release);
-            0
-        }
+    let init = |s: &Shrinker| {
+        KBox::pin_init(
+            try_pin_init!(MmuShrinker {
+                lru <- ListLru::new(s, kernel::static_lock_class!()),
+            }),
+            GFP_KERNEL,
+        )
+    };
+    let flags = ShrinkerFlags::MEMCG_AWARE | ShrinkerFlags::NUMA_AWARE;
+    match SHRINKER.register(c_str!("kvm-mmu"), flags, SEEKS, init) {
+        Ok(()) => 0,
         Err(e) => {
             pr_err!("cannot register the MMU shrinker: {:?}\n", e);
             e.to_errno()
@@ -432,12 +419,7 @@ pub extern "C" fn kvm_mmu_shrinker_init() -> c_int {
 /// `kvm_mmu_vendor_module_exit()`, when no VM exists.
 #[no_mangle]
 pub extern "C" fn kvm_mmu_shrinker_exit() {
-    let reg = SHRINKER.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !reg.is_null() {
-        // SAFETY: The pointer came from `KBox::into_raw` in init and was
-        // swapped out, so it is dropped once.
-        drop(unsafe { KBox::from_raw(reg) });
-    }
+    SHRINKER.unregister();
 }
 
 /// The shrinker's list_lru, for the MMU page header cache
