@@ -530,8 +530,7 @@ def for_each_base(args):
             extra = ["--results", resf]
             if os.path.exists(resf):
                 os.remove(resf)
-        argv = [a for a in sys.argv[1:]]
-        rc = subprocess.run([sys.executable, os.path.abspath(__file__), *argv, *extra],
+        rc = subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:], *extra],
                             env=env).returncode
         rcs.append(rc)
         if args.cmd == "check":

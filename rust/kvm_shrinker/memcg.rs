@@ -98,20 +98,9 @@ impl MemCgroup {
     /// The memcg that `page` is charged to (the root memcg for an uncharged
     /// page), or `None` if memcg is disabled.
     pub fn from_page(page: &Page) -> Option<ARef<MemCgroup>> {
-        // SAFETY: `page` owns a valid page.
-        unsafe { Self::from_raw_page(page.as_ptr()) }
-    }
-
-    /// The memcg that the page at `page` is charged to, as
-    /// [`MemCgroup::from_page`], for a page that C code owns.
-    ///
-    /// # Safety
-    ///
-    /// `page` points to a valid `struct page` of an allocated page.
-    pub unsafe fn from_raw_page(page: *mut bindings::page) -> Option<ARef<MemCgroup>> {
-        // SAFETY: `page` is valid (caller's guarantee); the helper returns
-        // null or a referenced memcg.
-        unsafe { Self::from_owned_raw(bindings::get_mem_cgroup_from_page(page)) }
+        // SAFETY: `page` is a valid page; the helper returns null or a
+        // referenced memcg.
+        unsafe { Self::from_owned_raw(bindings::get_mem_cgroup_from_page(page.as_ptr())) }
     }
 
     /// The memcg that the slab object at `ptr` is charged to, or `None` if

@@ -1,5 +1,6 @@
 """The pinned base: download, verify and extract Debian's linux-source."""
 
+import functools
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ def deb_path():
     return path("downloads", f"{BASE_PACKAGE}_{ver}_all.deb")
 
 
+@functools.cache
 def apt_options():
     """apt options for a base from another suite (7.3: trixie-backports):
     a private sources list, lists and cache under the kfork cache, with the

@@ -128,12 +128,6 @@ int kvm_mmu_topup_page_cache(struct kvm_vcpu *vcpu,
 	return r;
 }
 
-static void cached_page_untrack(struct page *page)
-{
-	kvm_mmu_cache_lru_del(&page->lru, page);
-	set_page_private(page, 0);
-}
-
 /*
  * @addr, a page just taken from a page cache, is no longer cached: take it
  * off the lru.  Pages of caches the shrinker does not track (a VM's eager
@@ -143,8 +137,11 @@ void kvm_mmu_cache_page_used(void *addr)
 {
 	struct page *page = virt_to_page(addr);
 
-	if (cached_page_vcpu(page))
-		cached_page_untrack(page);
+	if (!cached_page_vcpu(page))
+		return;
+
+	kvm_mmu_cache_lru_del(&page->lru, page);
+	set_page_private(page, 0);
 }
 
 /* Before the vCPU frees its caches: take their pages off the lru. */
@@ -161,14 +158,9 @@ void kvm_mmu_caches_release(struct kvm_vcpu *vcpu)
 
 	/* Keeps the shrinker out of the caches from now on. */
 	kvm_mmu_caches_begin(vcpu);
-	for (c = 0; c < ARRAY_SIZE(caches); c++) {
-		for (i = 0; i < caches[c]->nobjs; i++) {
-			struct page *page = virt_to_page(caches[c]->objects[i]);
-
-			if (cached_page_vcpu(page))
-				cached_page_untrack(page);
-		}
-	}
+	for (c = 0; c < ARRAY_SIZE(caches); c++)
+		for (i = 0; i < caches[c]->nobjs; i++)
+			kvm_mmu_cache_page_used(caches[c]->objects[i]);
 }
 
 /* Removes @addr from @mc, not in use; returns whether it was there. */
