@@ -5,6 +5,7 @@
 #   make demo     build the fork, boot it, show it working (both tracks)
 #   make check    build what is stale and run every test (both tracks)
 #   make bench    the baseline kernel (our option off) against ours
+#   make stress   30 minutes of everything at once in the debug kernel
 #   make series-check  checkpatch, every commit built (Rust on and off), lints
 #
 # Other targets: setup fetch assemble kernel selftests vm export pull
@@ -14,13 +15,14 @@
 
 # BASE=6.12 (Debian 13's kernel series, the production track) or BASE=7.3
 # (mainline, the review track); see README.md, 'Two tracks'.  Without BASE,
-# check, demo, bench and series-check run both, the other targets 6.12.
+# check, demo, bench, stress and series-check run both, the other targets
+# 6.12.
 BASE ?=
 KFORK := KFORK_BASE=$(BASE) python3 tooling/kfork.py
 VARIANT ?= qemu
 V_ARGS := --variant $(VARIANT) $(if $(FORCE),--force)
 
-.PHONY: help setup fetch assemble kernel selftests vm export pull check demo bench series-check host-test kmake
+.PHONY: help setup fetch assemble kernel selftests vm export pull check demo bench stress series-check host-test kmake
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -57,6 +59,10 @@ check: setup
 
 demo: setup
 	@$(KFORK) demo $(V_ARGS)
+
+# make stress MINUTES=3   (per track; default 30)
+stress: setup
+	@$(KFORK) stress $(if $(MINUTES),--minutes $(MINUTES))
 
 series-check: setup
 	@$(KFORK) series-check $(if $(FORCE),--force)

@@ -15,7 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from kforklib import base, bench, build, checkpatch, plot, results, series, vm  # noqa: E402
+from kforklib import (base, bench, build, checkpatch, plot, results, series,  # noqa: E402
+                      stress, vm)
 from kforklib.common import (BASE, BASELINE_LABEL, BASES, DEFAULT_BASE, KVM_X86,  # noqa: E402
                              REPO, KforkError, bpath, git, log, path, tree_dir)
 
@@ -396,6 +397,50 @@ def unload_race_results(label, out, st, args, rounds=3):
             kernel_log_result(f"{label}:kernel-log-clean-after-unload", r)]
 
 
+# make check runs a short make stress in the debug kernel.
+CHECK_STRESS_SECONDS = 180
+
+
+def stress_run(label, out, st, args, seconds, gen_seconds):
+    """tooling/guest/stress.sh for `seconds` in the kernel built in `out`:
+    (results, report text)."""
+    r = vm.run_command(out, f"sh /kfork/stress.sh {seconds} {gen_seconds}",
+                       timeout=seconds + 900, modules="", selftests_dir=st,
+                       single_thread=True, hold_vm=False,
+                       echo=True if getattr(args, "verbose", False) else "progress",
+                       name=f"stress-{label}")
+    totals, gens, failed = stress.parse(r.lines)
+    reports = stress.kernel_reports(r.lines)
+    res = stress.verdict(label, totals, reports, gens, failed, r.rc, r.log_path)
+    text = "\n".join([
+        f"make stress ({BASE}): {seconds} s in the debug kernel (lockdep, PROVE_RCU, "
+        "KASAN, DEBUG_LIST), single-threaded TCG",
+        stress.render(stress.rows(totals, reports, gens)),
+        f"console log: {r.log_path}"])
+    return res, text
+
+
+def cmd_stress(args):
+    """Everything at once in the debug kernel for --minutes, then a report."""
+    if not os.environ.get("KFORK_BASE"):
+        return for_each_base(args)
+    start = time.monotonic()
+    cmd_assemble(args)
+    dbg = build.kernel("debug")
+    st = build.selftests("debug")
+    seconds = int(args.minutes * 60)
+    res, text = stress_run("stress", dbg, st, args, seconds, 120 if seconds >= 600 else 60)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    outf = bpath("logs", f"stress-{stamp}.txt")
+    with open(outf, "w") as f:
+        f.write(text + "\n")
+    print()
+    print(text)
+    print(f"report: {outf}")
+    report(res, start)
+    return 1 if any(x.status == results.FAIL for x in res) else 0
+
+
 def no_memcg_results(label, out, st, args, append="", kunit=False):
     return list_results(label, out, st, args, NO_MEMCG_TESTS, append, kunit)
 
@@ -509,6 +554,10 @@ def cmd_check(args):
     dbg = build.kernel("debug")
     all_res += list_results("debug", dbg, st, args, DEBUG_TESTS, kunit=True)
     all_res += unload_race_results("debug", dbg, st, args)
+    log(f"make stress for {CHECK_STRESS_SECONDS} s in the debug kernel")
+    res, text = stress_run("debug", dbg, st, args, CHECK_STRESS_SECONDS, 60)
+    print(text)
+    all_res += res
     log("lints: rustfmt, clippy, rustdoc")
     all_res += lint_results(args.variant)
     report(all_res, start, console, args.results)
@@ -691,6 +740,7 @@ def main():
             ("check", cmd_check, "run every test, print 'N passed, N failed, N skipped'"),
             ("demo", cmd_demo, "build, boot and show the fork working"),
             ("bench", cmd_bench, "compare the baseline (C) MMU shrinker with ours"),
+            ("stress", cmd_stress, "everything at once in the debug kernel, then a report"),
             ("series-check", cmd_series_check,
              "checkpatch, every commit built with Rust on and off, lints")):
         s = sub.add_parser(name, help=hlp)
@@ -718,6 +768,8 @@ def main():
     sp["bench"].add_argument("--runs", type=int, default=3,
                              help="benchmark (-b) runs per kernel")
     sp["check"].add_argument("--verbose", action="store_true", help="echo the console")
+    sp["stress"].add_argument("--minutes", type=float, default=30,
+                              help="how long (default 30)")
     sp["check"].add_argument("--results", help=argparse.SUPPRESS)
     args = p.parse_args()
     try:

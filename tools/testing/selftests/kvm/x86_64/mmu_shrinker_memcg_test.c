@@ -44,8 +44,10 @@
  * reclaim in one cgroup costs the page faults of a VM in another (see
  * run_latency()), -r whether the shrinker makes the host evict hot guest
  * memory (see run_refaults()), -s NVMS what reclaim costs as the same pages
- * are spread over more VMs (see run_scale()), and -t SECONDS races VM
- * teardown and cgroup removal with reclaim (see run_race()).
+ * are spread over more VMs (see run_scale()), -t SECONDS races VM
+ * teardown and cgroup removal with reclaim (see run_race()), and -S
+ * SECONDS runs VMs, reclaim, cgroup churn and memory limits all at once
+ * (see run_stress()).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -89,6 +91,8 @@ static bool nested_npt;
 static bool memcg_on;
 static char shrinker_count_path[512];
 static char shrinker_scan_path[512];
+static char cache_count_path[512];
+static char cache_scan_path[512];
 
 /* Checks visit every stride-th chunk: 1, or HOT_STRIDE for the hot set. */
 #define HOT_STRIDE	4
@@ -106,13 +110,57 @@ static uint64_t write_cycles[MAX_TIMED];
 static uint64_t data_base, data_nr, data_seed;
 
 /*
+ * Stress (-S): each pass checks the STRESS_WORDS words the previous pass
+ * wrote at the start of every chunk and writes new ones; the words depend
+ * on the VM's seed, the chunk and the pass, so that a lost write, a stale
+ * page or a chunk mapped to another chunk's page shows up.  Host and guest
+ * compute them with stress_word().
+ */
+#define STRESS_WORDS	8
+static bool stress_data;
+static uint64_t stress_pass_nr, stress_bad;
+
+static uint64_t stress_word(uint64_t chunk, uint64_t pass, int w)
+{
+	uint64_t x = data_seed ^ (chunk << 24) ^ (pass << 40) ^ w;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	return x ^ (x >> 33);
+}
+
+static void stress_passes(void (*sync)(uint64_t stage))
+{
+	uint64_t pass, i, bad, *p;
+	int w;
+
+	for (pass = 1;; pass++) {
+		bad = 0;
+		for (i = 0; i < data_nr; i++) {
+			p = (uint64_t *)(data_base + i * CHUNK_SIZE);
+			for (w = 0; w < STRESS_WORDS; w++) {
+				if (pass > 1 &&
+				    READ_ONCE(p[w]) != stress_word(i, pass - 1, w))
+					bad++;
+				WRITE_ONCE(p[w], stress_word(i, pass, w));
+			}
+		}
+		WRITE_ONCE(stress_bad, bad);
+		WRITE_ONCE(stress_pass_nr, pass);
+		sync(3);
+	}
+}
+
+/*
  * Phase 1 writes a pattern in every chunk, then every phase checks it;
- * @sync ends a phase.
+ * @sync ends a phase.  Under -S, the stress passes instead.
  */
 static void data_phases(void (*sync)(uint64_t stage))
 {
 	uint64_t i, t;
 
+	if (READ_ONCE(stress_data))
+		stress_passes(sync);
 	for (i = 0; i < data_nr; i++) {
 		t = rdtsc();
 		WRITE_ONCE(*(uint64_t *)(data_base + i * CHUNK_SIZE), data_seed ^ i);
@@ -216,13 +264,16 @@ struct vm_report {
 
 /*
  * Writes @val to @path; returns 0, -errno, or -EIO for a short write.
- * For writes that may legitimately fail (memory.reclaim returns EAGAIN).
+ * For writes that may legitimately fail (memory.reclaim returns EAGAIN);
+ * with @may_vanish, @path may also be gone (a cgroup that -S removed).
  */
-static int try_write_file(const char *path, const char *val)
+static int __try_write_file(const char *path, const char *val, bool may_vanish)
 {
 	int fd = open(path, O_WRONLY), ret = 0;
 	ssize_t n;
 
+	if (fd < 0 && may_vanish)
+		return -errno;
 	TEST_ASSERT(fd >= 0, "open %s: %s", path, strerror(errno));
 	n = write(fd, val, strlen(val));
 	if (n < 0)
@@ -231,6 +282,11 @@ static int try_write_file(const char *path, const char *val)
 		ret = -EIO;
 	close(fd);
 	return ret;
+}
+
+static int try_write_file(const char *path, const char *val)
+{
+	return __try_write_file(path, val, false);
 }
 
 static void write_file(const char *path, const char *val)
@@ -293,17 +349,20 @@ static uint64_t memcg_event(const char *cgroup, const char *key)
 	return val;
 }
 
-/* The shrinker's objects for one memcg, summed over nodes (-1: no file). */
-static long shrinker_count(unsigned long ino)
+/*
+ * The objects of the shrinker whose debugfs count file is @path for one
+ * memcg, summed over nodes (-1: no file).
+ */
+static long shrinker_count_at(const char *path, unsigned long ino)
 {
 	char line[512], *p, *end;
 	long total = 0;
 	FILE *f;
 
-	if (!shrinker_count_path[0])
+	if (!path[0])
 		return -1;
-	f = fopen(shrinker_count_path, "r");
-	TEST_ASSERT(f, "open %s", shrinker_count_path);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "open %s", path);
 	while (fgets(line, sizeof(line), f)) {
 		if (strtoul(line, &p, 10) != ino)
 			continue;
@@ -320,6 +379,12 @@ static long shrinker_count(unsigned long ino)
 	return total;
 }
 
+/* The kvm-mmu shrinker's shadow pages of one memcg (-1: no shrinker). */
+static long shrinker_count(unsigned long ino)
+{
+	return shrinker_count_at(shrinker_count_path, ino);
+}
+
 static void find_shrinker(void)
 {
 	struct dirent *d;
@@ -328,7 +393,13 @@ static void find_shrinker(void)
 	TEST_ASSERT(dir, "%s: %s (needs CONFIG_SHRINKER_DEBUG and debugfs)",
 		    SHRINKER_DIR, strerror(errno));
 	while ((d = readdir(dir))) {
-		if (!strncmp(d->d_name, "kvm-mmu-", 8)) {
+		if (!strncmp(d->d_name, "kvm-mmu-cache-", 14)) {
+			/* The vCPUs' MMU page caches: used by -S only. */
+			snprintf(cache_count_path, sizeof(cache_count_path),
+				 SHRINKER_DIR "/%s/count", d->d_name);
+			snprintf(cache_scan_path, sizeof(cache_scan_path),
+				 SHRINKER_DIR "/%s/scan", d->d_name);
+		} else if (!strncmp(d->d_name, "kvm-mmu-", 8)) {
 			rust_shrinker = true;
 			snprintf(shrinker_count_path, sizeof(shrinker_count_path),
 				 SHRINKER_DIR "/%s/count", d->d_name);
@@ -1531,16 +1602,473 @@ static void run_scale(int nr_vms)
 			 nr_vms, freed, rounds);
 }
 
+/*
+ * Stress (-S SECONDS): one generation of `make stress` (tooling/guest/
+ * stress.sh runs generations, with module reloads between them), with
+ * everything at once for SECONDS:
+ *
+ *  - STRESS_VMS VM processes, two in each of four cgroups: c0 and c1 sit
+ *    under a parent ("high") whose memory.high is kept below its usage,
+ *    c2 is squeezed by memory.max from time to time, c3 is left alone.
+ *    The odd ones run their chunks in an L2 guest.  Every guest rewrites
+ *    its chunks on each pass and checks what the previous pass wrote (see
+ *    stress_passes()), and its VM process checks the same words in guest
+ *    memory.  Each VM lives a few seconds; then it is destroyed and another
+ *    one is created in its place.
+ *  - One process writes memory.reclaim to each cgroup, the parent and the
+ *    test's root in turn, and times every call; another writes drop_caches
+ *    and huge shrinker_debugfs scans of both KVM shrinkers.
+ *  - The main process moves the VM processes out of one cgroup after
+ *    another, removes the cgroup (its list_lru lists are reparented),
+ *    creates it again and moves them back.
+ *
+ * The "stress-stat NAME VALUE" lines count what was done; the test passes
+ * if no VM died, no word was wrong, nothing was OOM-killed and reclaim
+ * freed pages.
+ */
+#define STRESS_VMS	8
+#define STRESS_CHUNKS	128
+/* A VM lives STRESS_LIFE_MS plus up to as much again. */
+#define STRESS_LIFE_MS	3000
+#define STRESS_TICK_US	100000
+#define STRESS_CHURN_MS	2000
+#define STRESS_SQUEEZE_MS 1500
+#define STRESS_SCAN	"1000000"
+#define SPARE_CGROUP	TEST_CGROUP "/spare"
+#define HIGH_CGROUP	TEST_CGROUP "/high"
+
+static const char * const stress_cgroups[] = { "high/c0", "high/c1", "c2", "c3" };
+#define NR_STRESS_CGROUPS	ARRAY_SIZE(stress_cgroups)
+/* c2: memory.max */
+#define SQUEEZED	2
+
+/* What the VM processes and the two reclaiming processes report. */
+struct stress_vm {
+	uint64_t passes;
+	uint64_t mismatches;
+	uint64_t freed;
+	uint64_t cache_freed;
+};
+
+struct stress_shared {
+	struct stress_vm vm[STRESS_VMS];
+	uint64_t reclaims, reclaim_eagain, reclaim_gone, reclaim_max_ns;
+	uint64_t drop_caches, scans;
+};
+
+/* What the main process counts. */
+struct stress_totals {
+	uint64_t created, destroyed, died, passes, mismatches;
+	uint64_t freed[NR_STRESS_CGROUPS], cache_freed[NR_STRESS_CGROUPS];
+	uint64_t rmdirs, mkdirs, moved, squeezes, high_updates;
+};
+
+static void stress_cgroup_path(char *buf, size_t len, int c)
+{
+	snprintf(buf, len, TEST_CGROUP "/%s", stress_cgroups[c]);
+}
+
+static void stress_read_stats(struct kvm_vm *vm, struct stress_vm *s)
+{
+	WRITE_ONCE(s->freed, vm_get_stat(vm, "mmu_shrinker_freed"));
+	WRITE_ONCE(s->cache_freed, vm_get_stat(vm, "mmu_shrinker_cache_freed"));
+}
+
+/* Child: one pass of the guest, then the host's check of the same words. */
+static bool stress_pass(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
+			vm_paddr_t data_gpa, struct stress_vm *s)
+{
+	uint64_t i, *p, bad;
+	struct ucall uc;
+	int w;
+
+	vcpu_run(vcpu);
+	if (vcpu->run->exit_reason != KVM_EXIT_IO)
+		return false;
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_SYNC:
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		return false;
+	default:
+		return false;
+	}
+	sync_global_from_guest(vm, stress_bad);
+	sync_global_from_guest(vm, stress_pass_nr);
+	bad = stress_bad;
+	for (i = 0; i < data_nr; i++) {
+		p = addr_gpa2hva(vm, data_gpa + i * getpagesize());
+		for (w = 0; w < STRESS_WORDS; w++)
+			bad += p[w] != stress_word(i, stress_pass_nr, w);
+	}
+	WRITE_ONCE(s->mismatches, s->mismatches + bad);
+	WRITE_ONCE(s->passes, s->passes + 1);
+	return true;
+}
+
+/* Child: a VM that runs stress passes until @until, then is destroyed. */
+static void stress_child(struct vm_proc *p, struct stress_vm *s, uint64_t until,
+			 int go_fd)
+{
+	struct kvm_vcpu *vcpu;
+	vm_paddr_t data_gpa;
+	struct kvm_vm *vm;
+	char go;
+
+	/* The parent puts this process in its cgroup first. */
+	TEST_ASSERT(read(go_fd, &go, 1) == 1, "stress: start");
+	close(go_fd);
+	vm = prepare_vm(p, &vcpu, &data_gpa, false);
+	stress_data = true;
+	sync_global_to_guest(vm, stress_data);
+	do {
+		TEST_ASSERT(stress_pass(vm, vcpu, data_gpa, s), "stress: guest failed");
+		stress_read_stats(vm, s);
+	} while (now_ns() < until);
+	kvm_vm_free(vm);
+	exit(0);
+}
+
+static void stress_start(struct vm_proc *v, int slot, bool svm,
+			 struct stress_shared *sh, uint64_t deadline)
+{
+	uint64_t until = now_ns() + (STRESS_LIFE_MS + random() % STRESS_LIFE_MS) *
+				    1000000ULL;
+	char path[192], val[16];
+	struct stat st;
+	int go[2];
+
+	stress_cgroup_path(v->cgroup, sizeof(v->cgroup), slot / 2);
+	TEST_ASSERT(!stat(v->cgroup, &st), "stat %s", v->cgroup);
+	v->ino = st.st_ino;
+	memset(&sh->vm[slot], 0, sizeof(sh->vm[slot]));
+	TEST_ASSERT(!pipe(go), "pipe");
+	v->pid = fork();
+	TEST_ASSERT(v->pid >= 0, "fork");
+	if (!v->pid) {
+		close(go[1]);
+		nested = svm && (slot & 1);
+		nested_npt &= nested;
+		stress_child(v, &sh->vm[slot], until < deadline ? until : deadline, go[0]);
+	}
+	close(go[0]);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", v->cgroup);
+	snprintf(val, sizeof(val), "%d", v->pid);
+	write_file(path, val);
+	TEST_ASSERT(write(go[1], "g", 1) == 1, "stress: start");
+	close(go[1]);
+}
+
+/* Waits for the VM process of @slot if it has exited (or, with @block, until it does). */
+static void stress_reap(struct vm_proc *v, int slot, struct stress_shared *sh,
+			struct stress_totals *t, bool block)
+{
+	struct stress_vm *s = &sh->vm[slot];
+	int status, c = slot / 2;
+
+	if (!v->pid || waitpid(v->pid, &status, block ? 0 : WNOHANG) != v->pid)
+		return;
+	if (WIFEXITED(status) && !WEXITSTATUS(status)) {
+		t->destroyed++;
+	} else {
+		t->died++;
+		ksft_print_msg("stress: VM %d in %s: exit status %#x\n", slot,
+			       stress_cgroups[c], status);
+	}
+	t->passes += s->passes;
+	t->mismatches += s->mismatches;
+	t->freed[c] += s->freed;
+	t->cache_freed[c] += s->cache_freed;
+	v->pid = 0;
+}
+
+/* Moves every process of cgroup @from to @to; returns how many moved. */
+static int move_procs(const char *from, const char *to)
+{
+	char path[192], pid[32];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", from);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", to);
+	while (fgets(pid, sizeof(pid), f))
+		n += !__try_write_file(path, pid, true);
+	fclose(f);
+	return n;
+}
+
+/* Out of cgroup @c, remove it (reparenting), create it again, back in. */
+static void stress_churn(int c, struct stress_totals *t)
+{
+	char path[192];
+
+	stress_cgroup_path(path, sizeof(path), c);
+	t->moved += move_procs(path, SPARE_CGROUP);
+	if (!rmdir(path))
+		t->rmdirs++;
+	else
+		ksft_print_msg("stress: rmdir %s: %s\n", path, strerror(errno));
+	TEST_ASSERT(!mkdir(path, 0755) || errno == EEXIST, "mkdir %s", path);
+	t->mkdirs++;
+	t->moved += move_procs(SPARE_CGROUP, path);
+}
+
+/* The kvm-mmu shrinker's shadow pages of @cgroup (0 if it is gone). */
+static uint64_t stress_lru_pages(const char *cgroup)
+{
+	struct stat st;
+	long n;
+
+	if (stat(cgroup, &st))
+		return 0;
+	n = shrinker_count(st.st_ino);
+	return n > 0 ? n : 0;
+}
+
+/*
+ * Sets @cgroup's @file (memory.max or memory.high) so that its usage must
+ * drop by half of its @lru_pages shadow pages, less STRESS_ROOM pages that
+ * it may grow by otherwise: only the kvm-mmu shrinker can free them (the
+ * guests' memory is anonymous, without swap), and a memory.max that left
+ * less than the rest would be an OOM kill by design.
+ */
+#define STRESS_ROOM	32
+static bool stress_limit(const char *cgroup, const char *file, uint64_t lru_pages)
+{
+	uint64_t cur = memcg_u64(cgroup, "memory.current");
+	char path[256], val[32];
+
+	if (lru_pages / 2 < STRESS_ROOM + 32)
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", cgroup, file);
+	snprintf(val, sizeof(val), "%lu",
+		 cur - (lru_pages / 2 - STRESS_ROOM) * getpagesize());
+	return !__try_write_file(path, val, true);
+}
+
+static void stress_unlimit(const char *cgroup, const char *file)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", cgroup, file);
+	__try_write_file(path, "max", true);
+}
+
+static void stress_reclaim_loop(struct stress_shared *sh, uint64_t deadline)
+{
+	char path[192], val[32];
+	uint64_t t, ns;
+	int i, ret;
+
+	for (i = 0; now_ns() < deadline; i++) {
+		int c = i % (NR_STRESS_CGROUPS + 2);
+
+		if (c < (int)NR_STRESS_CGROUPS)
+			stress_cgroup_path(path, sizeof(path), c);
+		else
+			snprintf(path, sizeof(path), "%s",
+				 c == NR_STRESS_CGROUPS ? HIGH_CGROUP : TEST_CGROUP);
+		strcat(path, "/memory.reclaim");
+		/* 256 KiB to 4 MiB */
+		snprintf(val, sizeof(val), "%lu", (1 + random() % 16) << 18);
+		t = now_ns();
+		ret = __try_write_file(path, val, true);
+		ns = now_ns() - t;
+		if (ret == -ENOENT) {
+			sh->reclaim_gone++;
+			continue;
+		}
+		sh->reclaims++;
+		sh->reclaim_eagain += ret == -EAGAIN;
+		if (ns > sh->reclaim_max_ns)
+			sh->reclaim_max_ns = ns;
+		usleep(20000);
+	}
+	exit(0);
+}
+
+static void stress_scan_loop(struct stress_shared *sh, uint64_t deadline)
+{
+	static const char * const scan[] = { shrinker_scan_path, cache_scan_path };
+	int i, j, nid, nr_nodes = online_nodes();
+	char path[192], val[64];
+	struct stat st;
+
+	for (i = 0; now_ns() < deadline; i++) {
+		if (!(i % NR_STRESS_CGROUPS)) {
+			/* 2: slab objects (shrinkers); 4: no log line */
+			__try_write_file("/proc/sys/vm/drop_caches", "6", false);
+			sh->drop_caches++;
+		}
+		stress_cgroup_path(path, sizeof(path), i % NR_STRESS_CGROUPS);
+		if (stat(path, &st))
+			continue;
+		for (j = 0; j < 2; j++) {
+			for (nid = 0; nid < nr_nodes && scan[j][0]; nid++) {
+				snprintf(val, sizeof(val), "%lu %d " STRESS_SCAN,
+					 (unsigned long)st.st_ino, nid);
+				/* The cgroup may be gone meanwhile. */
+				sh->scans += !__try_write_file(scan[j], val, true);
+			}
+		}
+		usleep(20000);
+	}
+	exit(0);
+}
+
+static pid_t stress_fork(void (*fn)(struct stress_shared *, uint64_t),
+			 struct stress_shared *sh, uint64_t deadline)
+{
+	pid_t pid = fork();
+
+	TEST_ASSERT(pid >= 0, "fork");
+	if (!pid)
+		fn(sh, deadline);
+	return pid;
+}
+
+static void stress_mkdir(const char *path, bool parent)
+{
+	rmdir(path);
+	TEST_ASSERT(!mkdir(path, 0755), "mkdir %s: %s", path, strerror(errno));
+	if (parent) {
+		char sub[192];
+
+		snprintf(sub, sizeof(sub), "%s/cgroup.subtree_control", path);
+		write_file(sub, "+memory");
+	}
+}
+
+static void stress_stat(const char *name, uint64_t val)
+{
+	ksft_print_msg("stress-stat %s %lu\n", name, val);
+}
+
+static void run_stress(int seconds)
+{
+	uint64_t now, deadline = now_ns() + seconds * 1000000000ULL;
+	uint64_t next_churn = 0, next_squeeze = 0, freed = 0;
+	struct stress_shared *sh = shared_page();
+	struct vm_proc v[STRESS_VMS] = {};
+	struct stress_totals t = {};
+	bool svm, squeezed = false;
+	pid_t helpers[2];
+	char path[192];
+	int i, c, status, churned = 0;
+
+	TEST_ASSERT(sizeof(*sh) <= (size_t)getpagesize(), "stress_shared fits in a page");
+	__TEST_REQUIRE(rust_shrinker && memcg_on,
+		       "stress needs the kvm-mmu shrinker and the memory controller");
+	svm = kvm_cpu_has(X86_FEATURE_SVM);
+	nested_npt = svm && !shadow_paging() && kvm_cpu_has(X86_FEATURE_NPT);
+	nr_chunks = STRESS_CHUNKS;
+	ksft_print_msg("stress: %d s, %d VMs of %d chunks, %s paging, %s\n", seconds,
+		       STRESS_VMS, nr_chunks, shadow_paging() ? "shadow" : "nested",
+		       svm ? "odd VMs run an L2 guest" : "no SVM: no L2 guests");
+	stress_mkdir(HIGH_CGROUP, true);
+	for (c = 0; c < (int)NR_STRESS_CGROUPS; c++) {
+		stress_cgroup_path(path, sizeof(path), c);
+		stress_mkdir(path, false);
+	}
+	stress_mkdir(SPARE_CGROUP, false);
+	helpers[0] = stress_fork(stress_reclaim_loop, sh, deadline);
+	helpers[1] = stress_fork(stress_scan_loop, sh, deadline);
+
+	while ((now = now_ns()) < deadline) {
+		for (i = 0; i < STRESS_VMS; i++) {
+			stress_reap(&v[i], i, sh, &t, false);
+			if (v[i].pid || (squeezed && i / 2 == SQUEEZED))
+				continue;
+			stress_start(&v[i], i, svm, sh, deadline);
+			t.created++;
+		}
+		if (now >= next_churn) {
+			c = churned++ % NR_STRESS_CGROUPS;
+			stress_churn(c, &t);
+			squeezed &= c != SQUEEZED;
+			next_churn = now + STRESS_CHURN_MS * 1000000ULL;
+		}
+		if (now >= next_squeeze) {
+			stress_cgroup_path(path, sizeof(path), SQUEEZED);
+			if (squeezed) {
+				stress_unlimit(path, "memory.max");
+				squeezed = false;
+			} else if (sh->vm[2 * SQUEEZED].passes &&
+				   sh->vm[2 * SQUEEZED + 1].passes) {
+				/* Only VMs that built their pages: no room for a new one. */
+				squeezed = stress_limit(path, "memory.max",
+							stress_lru_pages(path));
+				t.squeezes += squeezed;
+			}
+			t.high_updates += stress_limit(HIGH_CGROUP, "memory.high",
+						       stress_lru_pages(HIGH_CGROUP) +
+						       stress_lru_pages(TEST_CGROUP "/high/c0") +
+						       stress_lru_pages(TEST_CGROUP "/high/c1"));
+			next_squeeze = now + STRESS_SQUEEZE_MS * 1000000ULL;
+		}
+		usleep(STRESS_TICK_US);
+	}
+	for (i = 0; i < STRESS_VMS; i++)
+		stress_reap(&v[i], i, sh, &t, true);
+	for (i = 0; i < 2; i++) {
+		TEST_ASSERT(waitpid(helpers[i], &status, 0) == helpers[i], "waitpid");
+		t.died += !WIFEXITED(status) || WEXITSTATUS(status);
+	}
+
+	stress_stat("seconds", seconds);
+	stress_stat("vms_created", t.created);
+	stress_stat("vms_destroyed", t.destroyed);
+	stress_stat("processes_died", t.died);
+	stress_stat("guest_passes", t.passes);
+	stress_stat("mismatches", t.mismatches);
+	for (c = 0; c < (int)NR_STRESS_CGROUPS; c++) {
+		ksft_print_msg("stress-stat freed_c%d %lu\n", c, t.freed[c]);
+		ksft_print_msg("stress-stat cache_freed_c%d %lu\n", c, t.cache_freed[c]);
+		freed += t.freed[c] + t.cache_freed[c];
+	}
+	stress_stat("memory_reclaim", sh->reclaims);
+	stress_stat("memory_reclaim_eagain", sh->reclaim_eagain);
+	stress_stat("memory_reclaim_gone", sh->reclaim_gone);
+	stress_stat("reclaim_max_us", sh->reclaim_max_ns / 1000);
+	stress_stat("drop_caches", sh->drop_caches);
+	stress_stat("debugfs_scans", sh->scans);
+	stress_stat("cgroup_rmdirs", t.rmdirs);
+	stress_stat("cgroup_mkdirs", t.mkdirs);
+	stress_stat("procs_moved", t.moved);
+	stress_stat("memory_max_squeezes", t.squeezes);
+	stress_stat("memory_high_updates", t.high_updates);
+	stress_stat("memory_max_hits", memcg_event(TEST_CGROUP, "max"));
+	stress_stat("memory_high_hits", memcg_event(TEST_CGROUP, "high"));
+	stress_stat("oom_kills", memcg_event(TEST_CGROUP, "oom_kill"));
+	stress_stat("lru_hold_max_us", lru_hold_max_ns() / 1000);
+
+	for (c = NR_STRESS_CGROUPS - 1; c >= 0; c--) {
+		stress_cgroup_path(path, sizeof(path), c);
+		rmdir(path);
+	}
+	rmdir(HIGH_CGROUP);
+	rmdir(SPARE_CGROUP);
+	ksft_test_result(t.created >= STRESS_VMS && t.destroyed == t.created && !t.died &&
+			 t.passes && !t.mismatches &&
+			 !memcg_event(TEST_CGROUP, "oom_kill") && freed && t.rmdirs,
+			 "stress: %lu VMs, %lu passes, %lu pages freed, %lu wrong words\n",
+			 t.created, t.passes, freed, t.mismatches);
+}
+
 int main(int argc, char *argv[])
 {
 	struct vm_proc a = { .name = "A" }, b = { .name = "B" };
+	int opt, race = 0, latency = 0, scale = 0, stress = 0;
 	bool bench_only = false, refaults = false, one_mode;
-	int opt, race = 0, latency = 0, scale = 0;
 
 	/* A write to the pipe of a VM process that was OOM-killed. */
 	signal(SIGPIPE, SIG_IGN);
 
-	while ((opt = getopt(argc, argv, "bl:Nn:rs:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "bl:Nn:rS:s:t:")) != -1) {
 		if (opt == 'n')
 			nr_chunks = atoi_positive("Number of chunks", optarg);
 		else if (opt == 'b')
@@ -1555,18 +2083,20 @@ int main(int argc, char *argv[])
 			nested = true;
 		else if (opt == 's')
 			scale = atoi_positive("Number of VMs", optarg);
+		else if (opt == 'S')
+			stress = atoi_positive("Seconds", optarg);
 	}
 
 	if (nested) {
 		TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
 		/* Without NPT for L1, L0 shadows L2's page tables. */
 		nested_npt = !shadow_paging() && kvm_cpu_has(X86_FEATURE_NPT);
-	} else {
+	} else if (!stress) {
 		TEST_REQUIRE(shadow_paging());
 	}
 	/* A measurement or race mode runs alone, as one test. */
-	one_mode = bench_only || race || latency || refaults || scale;
-	TEST_ASSERT(!nested || !(refaults || scale || latency || race),
+	one_mode = bench_only || race || latency || refaults || scale || stress;
+	TEST_ASSERT(!nested || !(refaults || scale || latency || race || stress),
 		    "-N goes with the checks or -b only");
 	memcg_on = memory_controller();
 	find_shrinker();
@@ -1592,7 +2122,9 @@ int main(int argc, char *argv[])
 	}
 
 	if (one_mode) {
-		if (race)
+		if (stress)
+			run_stress(stress);
+		else if (race)
 			run_race(race);
 		else if (scale)
 			run_scale(scale);
