@@ -165,7 +165,8 @@ static SHRINKER: StaticRegistration<CacheShrinker> = StaticRegistration::new();
 ///
 /// Only called while a VM exists, which is between init and exit.
 fn shrinker() -> Option<&'static CacheShrinker> {
-    // SAFETY: `kvm_mmu_cache_shrinker_exit` runs when no VM exists, so not
+    // SAFETY: by its contract `kvm_mmu_cache_shrinker_exit` runs when no
+    // VM exists and no entry point of this file runs, so not
     // concurrently with the callers, which do not keep the reference.
     unsafe { SHRINKER.get() }
 }
@@ -193,9 +194,14 @@ pub extern "C" fn kvm_mmu_cache_shrinker_init() -> c_int {
 }
 
 /// Frees the shrinker, waiting for running callbacks. Called by
-/// `kvm_mmu_vendor_module_exit()`, when no VM exists.
+/// `kvm_mmu_vendor_module_exit()`.
+///
+/// # Safety
+///
+/// No VM may exist, and none of this file's other entry points may run
+/// or run again afterwards: they hand out references to the shrinker.
 #[no_mangle]
-pub extern "C" fn kvm_mmu_cache_shrinker_exit() {
+pub unsafe extern "C" fn kvm_mmu_cache_shrinker_exit() {
     SHRINKER.unregister();
 }
 
