@@ -378,12 +378,14 @@ BASELINE_TESTS = [SHRINKER_TEST]
 NPT_TESTS = [f"{SHRINKER_TEST} -N", CACHE_TEST]
 
 # Run again under lockdep, KASAN and DEBUG_LIST (VARIANT=debug): our
-# shrinkers' reclaim paths, VM teardown and module paths.  KFENCE is off in
-# this boot: with it, one header in about 400 of the sample's and of KVM's
-# list_lru objects is missing from its memcg's count (the tests' exact
-# counts fail, on both tracks; not explained yet, see README); make stress
-# runs with it.
-DEBUG_APPEND = "kfence.sample_interval=0"
+# shrinkers' reclaim paths, VM teardown and module paths.  On 7.3 KFENCE
+# samples no allocation in this boot: there its pool's slab objects have no
+# obj_exts and are never charged to a memcg (__memcg_slab_post_alloc_hook()
+# skips them), so list_lru files the odd sampled object under no memcg and
+# the tests' exact per-memcg counts are one or two short (seen: 1998 of
+# 2000, 391 of 392).  6.12 charges them, and keeps KFENCE on here; make
+# stress runs with it on both tracks.
+DEBUG_APPEND = "kfence.sample_interval=0" if BASE != DEFAULT_BASE else ""
 DEBUG_TESTS = [SHRINKER_TEST, f"{SHRINKER_TEST} -t 20", CACHE_TEST,
                "cgroup/test_rust_shrinker"]
 
