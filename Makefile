@@ -22,7 +22,7 @@ KFORK := KFORK_BASE=$(BASE) python3 tooling/kfork.py
 VARIANT ?= qemu
 V_ARGS := --variant $(VARIANT) $(if $(FORCE),--force)
 
-.PHONY: help setup fetch assemble kernel selftests vm export pull check demo bench stress series-check host-test kmake
+.PHONY: help setup fetch assemble kernel selftests vm export pull check demo bench stress series-check host-test kmake realvmm
 
 help:
 	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -66,6 +66,11 @@ stress: setup
 
 series-check: setup
 	@$(KFORK) series-check $(if $(FORCE),--force)
+
+# make realvmm [BASE=7.3] [VARIANT=debug] [NPT=1] [RUNS=4]: Debian's QEMU
+# running Linux guests inside the fork (tooling/guest/realvmm.sh)
+realvmm: setup
+	@$(KFORK) realvmm $(V_ARGS) $(if $(RUNS),--runs $(RUNS)) $(if $(filter 1,$(NPT)),--npt)
 
 # make bench RUNS=5   (benchmark runs per kernel; default 3)
 bench: setup

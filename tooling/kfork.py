@@ -15,8 +15,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from kforklib import (base, bench, build, checkpatch, plot, results, series,  # noqa: E402
-                      stress, vm)
+from kforklib import (base, bench, build, checkpatch, plot, realvmm, results,  # noqa: E402
+                      series, stress, vm)
 from kforklib.common import (BASE, BASELINE_LABEL, BASES, DEFAULT_BASE, KVM_X86,  # noqa: E402
                              REPO, KforkError, bpath, git, log, path, tree_dir)
 
@@ -145,6 +145,32 @@ def cmd_vm(args):
     if r.rc != 0:
         log(f"guest command exited {r.rc}; console log: {r.log_path}")
     return r.rc
+
+
+def cmd_realvmm(args):
+    """The real-VMM case (tooling/guest/realvmm.sh) --runs times in one
+    kernel, with npt=0 or --npt; prints each run and the failure rate."""
+    cmd_assemble(args)
+    out = build.kernel(args.variant)
+    st = build.selftests(args.variant)
+    modules = bench.NESTED_MODULES if args.npt else "kvm_amd:npt=0,nested=1"
+    append = DEBUG_APPEND if args.variant == "debug" else ""
+    label = f"realvmm-{args.variant}-npt{1 if args.npt else 0}"
+    all_res, failed = [], 0
+    start = time.monotonic()
+    for i in range(args.runs):
+        res, r = realvmm.run_case(f"{label}-{i + 1}", out, st, modules, passes=args.passes,
+                                  append=append, wait=args.wait)
+        all_res += res
+        bad = [x for x in res if x.status == results.FAIL]
+        failed += bool(bad)
+        log(f"run {i + 1}/{args.runs}: {'FAIL' if bad else 'ok'} in {r.elapsed:.0f}s "
+            f"(TCG wall clock); console log: {r.log_path}")
+        for x in bad:
+            log(f"  {x.name}: {x.detail}")
+    log(f"{BASE} {args.variant} {modules}: {failed} of {args.runs} runs failed")
+    report(all_res, start)
+    return 1 if failed else 0
 
 
 def host_tests():
@@ -404,8 +430,12 @@ def unload_race_results(label, out, st, args, rounds=3):
             kernel_log_result(f"{label}:kernel-log-clean-after-unload", r)]
 
 
-# make check runs a short make stress in the debug kernel.
+# make check runs a short make stress in the debug kernel, and the real-VMM
+# case with shadow paging; make stress runs the latter longer, with npt=0
+# and npt=1.
 CHECK_STRESS_SECONDS = 180
+CHECK_REALVMM_PASSES = 2
+STRESS_REALVMM_PASSES = 10
 
 
 def stress_run(label, out, st, args, seconds, gen_seconds):
@@ -437,6 +467,14 @@ def cmd_stress(args):
     st = build.selftests("debug")
     seconds = int(args.minutes * 60)
     res, text = stress_run("stress", dbg, st, args, seconds, 120 if seconds >= 600 else 60)
+    for npt, modules in ((0, "kvm_amd:npt=0,nested=1"), (1, bench.NESTED_MODULES)):
+        log(f"the real-VMM case, npt={npt}, {STRESS_REALVMM_PASSES} passes after the resume")
+        rres, r = realvmm.run_case(f"stress-realvmm-npt{npt}", dbg, st, modules,
+                                   passes=STRESS_REALVMM_PASSES, append=DEBUG_APPEND)
+        res += rres
+        ok = all(x.status == results.PASS for x in rres)
+        text += (f"\nreal-VMM case, npt={npt}: {'ok' if ok else 'FAILED'}; "
+                 f"console log: {r.log_path}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outf = bpath("logs", f"stress-{stamp}.txt")
     with open(outf, "w") as f:
@@ -562,6 +600,10 @@ def cmd_check(args):
     all_res += list_results("debug", dbg, st, args, DEBUG_TESTS, kunit=True,
                             append=DEBUG_APPEND)
     all_res += unload_race_results("debug", dbg, st, args)
+    log("the real-VMM case in the debug kernel: Debian's QEMU, two Linux guests")
+    all_res += realvmm.run_case("debug-realvmm", dbg, st, "kvm_amd:npt=0,nested=1",
+                                passes=CHECK_REALVMM_PASSES, append=DEBUG_APPEND,
+                                echo=True if args.verbose else "progress")[0]
     log(f"make stress for {CHECK_STRESS_SECONDS} s in the debug kernel")
     res, text = stress_run("debug", dbg, st, args, CHECK_STRESS_SECONDS, 60)
     print(text)
@@ -749,6 +791,8 @@ def main():
             ("demo", cmd_demo, "build, boot and show the fork working"),
             ("bench", cmd_bench, "compare the baseline (C) MMU shrinker with ours"),
             ("stress", cmd_stress, "everything at once in the debug kernel, then a report"),
+            ("realvmm", cmd_realvmm, "Debian's QEMU running Linux guests in the fork, "
+             "reclaimed while running and stopped"),
             ("series-check", cmd_series_check,
              "checkpatch, every commit built with Rust on and off, lints")):
         s = sub.add_parser(name, help=hlp)
@@ -779,6 +823,13 @@ def main():
     sp["stress"].add_argument("--minutes", type=float, default=30,
                               help="how long (default 30)")
     sp["check"].add_argument("--results", help=argparse.SUPPRESS)
+    sp["realvmm"].add_argument("--runs", type=int, default=1, help="how many boots")
+    sp["realvmm"].add_argument("--passes", type=int, default=3,
+                               help="guest passes required after the resume")
+    sp["realvmm"].add_argument("--wait", type=int,
+                               help="seconds a step may wait for the guests (600)")
+    sp["realvmm"].add_argument("--npt", action="store_true",
+                               help=f"load {bench.NESTED_MODULES} (TDP MMU in the fork)")
     args = p.parse_args()
     try:
         return args.fn(args) or 0

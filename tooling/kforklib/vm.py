@@ -59,6 +59,7 @@ def make_initramfs(kernel_out, command, env, selftests_dir=None, files=()):
         if f.endswith(".sh"):
             shutil.copy2(os.path.join(guest, f), os.path.join(root, "kfork", f))
     for src, rel in files:
+        os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
         shutil.copy2(src, os.path.join(root, rel))
     with open(os.path.join(root, "kfork", "cmd.sh"), "w") as f:
         f.write("#!/bin/sh\n" + command + "\n")

@@ -94,12 +94,15 @@ impl Isolation {
         self.visited += 1;
         // SAFETY: The lru lock is held and the page is on the lru, so it is
         // a cached page of a live vCPU.
-        if unsafe { bindings::kvm_mmu_cache_take(link_ptr(it.item_ptr())) } != 0 {
+        match unsafe { bindings::kvm_mmu_cache_take(link_ptr(it.item_ptr())) } {
+            // The page is out of its cache and now ours; the batch has room.
+            0 => it.remove_into(&mut self.pages),
+            // In no cache (a broken rule, warned about): not the vCPU's any
+            // more, so off the lru, and not ours to free.
+            e if e == ENOENT.to_errno() => it.remove().done(),
             // The vCPU is using its caches: leave the page for next time.
-            return it.rotate();
+            _ => it.rotate(),
         }
-        // The page is out of its cache and now ours; the batch has room.
-        it.remove_into(&mut self.pages)
     }
 
     /// Frees the pages of the batch. The lru lock must not be held.

@@ -51,6 +51,7 @@
 #include <linux/mm.h>
 #include <linux/swap.h>
 
+#include "mmu_internal.h"
 #include "mmu_cache.h"
 
 /*
@@ -136,9 +137,17 @@ int kvm_mmu_topup_page_cache(struct kvm_vcpu *vcpu,
 void kvm_mmu_cache_page_used(void *addr)
 {
 	struct page *page = virt_to_page(addr);
+	struct kvm_vcpu *vcpu = cached_page_vcpu(page);
 
-	if (!cached_page_vcpu(page))
+	if (!vcpu)
 		return;
+
+	/*
+	 * The invariant that keeps the shrinker from freeing a page KVM
+	 * uses: a page leaves its cache only while the vCPU's caches are
+	 * marked in use, so the shrinker could not take it.
+	 */
+	KVM_MMU_WARN_ON(!vcpu->arch.mmu_caches_in_use);
 
 	kvm_mmu_cache_lru_del(&page->lru, page);
 	set_page_private(page, 0);
@@ -163,6 +172,25 @@ void kvm_mmu_caches_release(struct kvm_vcpu *vcpu)
 			kvm_mmu_cache_page_used(caches[c]->objects[i]);
 }
 
+/*
+ * Whether @addr, a page of @mc, is still as the cache's top-up left it:
+ * every entry non-present.  A page that KVM had taken for a page table
+ * without kvm_mmu_cache_page_used() would fail this once it maps
+ * something.  KVM_PROVE_MMU only (512 loads per freed page).
+ */
+static bool mmu_cache_page_unused(struct kvm_mmu_memory_cache *mc, void *addr)
+{
+	u64 *sptes = addr;
+	int i;
+
+	if (!IS_ENABLED(CONFIG_KVM_PROVE_MMU) || mc->kmem_cache)
+		return true;
+	for (i = 0; i < PAGE_SIZE / sizeof(u64); i++)
+		if (sptes[i] != mc->init_value)
+			return false;
+	return true;
+}
+
 /* Removes @addr from @mc, not in use; returns whether it was there. */
 static bool mmu_cache_remove(struct kvm_mmu_memory_cache *mc, void *addr)
 {
@@ -185,27 +213,35 @@ static bool mmu_cache_remove(struct kvm_mmu_memory_cache *mc, void *addr)
  * who takes it off the lru under the same lock hold and frees it with
  * kvm_mmu_cache_free().  Nothing of the vCPU is touched after
  * mmu_caches_lock is released.
+ *
+ * -ENOENT means the page is in neither cache, which breaks the tracking
+ * rules above: it is no longer the vCPU's, so it must not stay on the lru
+ * pointing at the vCPU, which it may outlive.  The caller takes it off
+ * the lru and leaves it alone.
  */
 int kvm_mmu_cache_take(struct list_head *link)
 {
 	struct page *page = list_entry(link, struct page, lru);
 	struct kvm_vcpu *vcpu = cached_page_vcpu(page);
+	struct kvm_mmu_memory_cache *pages = &vcpu->arch.mmu_shadow_page_cache;
 	void *addr = page_address(page);
 	int r = -EBUSY;
 
 	spin_lock(&vcpu->arch.mmu_caches_lock);
 	if (vcpu->arch.mmu_caches_in_use) {
 		WRITE_ONCE(vcpu->arch.mmu_caches_wanted, true);
+	} else if (mmu_cache_remove(pages, addr)) {
+		KVM_MMU_WARN_ON(!mmu_cache_page_unused(pages, addr));
+		r = 0;
+	} else if (mmu_cache_remove(&vcpu->arch.mmu_shadowed_info_cache, addr)) {
+		r = 0;
 	} else {
-		if (mmu_cache_remove(&vcpu->arch.mmu_shadow_page_cache, addr) ||
-		    mmu_cache_remove(&vcpu->arch.mmu_shadowed_info_cache, addr)) {
-			atomic64_inc(&vcpu->kvm->stat.mmu_shrinker_cache_freed);
-			r = 0;
-		} else {
-			WARN_ON_ONCE(1);
-			r = -ENOENT;
-		}
+		WARN_ON_ONCE(1);
+		set_page_private(page, 0);
+		r = -ENOENT;
 	}
+	if (!r)
+		atomic64_inc(&vcpu->kvm->stat.mmu_shrinker_cache_freed);
 	spin_unlock(&vcpu->arch.mmu_caches_lock);
 	return r;
 }

@@ -1,0 +1,111 @@
+"""The real-VMM case: Debian's QEMU with KVM, running Linux guests, inside
+the fork (tooling/guest/realvmm.sh says what it checks).
+
+The fork's initramfs gets the host's qemu-system-x86_64 (the Debian package
+that setup.sh installs) with the shared libraries it links and its
+firmware, and the guests' kernel and initramfs: the fork's own bzImage,
+whose init is tooling/guest/memcheck.c.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+from . import results, vm
+from .common import REPO, KforkError, bpath, run
+
+QEMU = "/usr/bin/qemu-system-x86_64"
+FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios")
+OK_MARK = "KFORK-REALVMM-OK"
+STAT_RE = re.compile(r"^realvmm-stat (\S+) (-?\d+)\s*$")
+
+
+def _shared_libraries(binary):
+    """The absolute paths of the shared objects `binary` loads (ldd)."""
+    res = run(["ldd", binary], capture=True)
+    found = []
+    for line in res.stdout.splitlines():
+        m = re.search(r"(/\S+) \(0x", line)
+        if m:
+            found.append(m[1])
+    if not found:
+        raise KforkError(f"ldd found no shared libraries for {binary}:\n{res.stdout}")
+    return found
+
+
+def _l2_initrd():
+    """Builds memcheck (static) and the guests' initramfs; returns its path."""
+    d = bpath("realvmm")
+    root = os.path.join(d, "root")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    run(["gcc", "-static", "-O2", "-Wall", "-o", os.path.join(root, "init"),
+         os.path.join(REPO, "tooling", "guest", "memcheck.c")])
+    initrd = os.path.join(d, "initrd.cpio")
+    res = subprocess.run(f"find . -print0 | cpio --null -o -H newc --quiet -R 0:0 > '{initrd}'",
+                         shell=True, cwd=root)
+    if res.returncode != 0:
+        raise KforkError("building the guests' initramfs with cpio failed")
+    return initrd
+
+
+def payload(kernel_out, selftests_dir):
+    """(source, path in the fork's initramfs) of everything the case needs:
+    QEMU, the guests' kernel and initramfs, and the helper that holds an
+    idle VM (see tooling/guest/init)."""
+    if not os.path.exists(QEMU):
+        raise KforkError(f"no {QEMU}: run `make setup` (package qemu-system-x86)")
+    files = [(QEMU, QEMU.lstrip("/")),
+             (os.path.join(selftests_dir, "kfork-kvm-hold"), "kselftests/kfork-kvm-hold")]
+    files += [(lib, lib.lstrip("/")) for lib in _shared_libraries(QEMU)]
+    for d in FIRMWARE_DIRS:
+        for name in sorted(os.listdir(d)):
+            p = os.path.join(d, name)
+            if os.path.isfile(p):  # follows links; skips directories
+                files.append((p, p.lstrip("/")))
+    files.append((os.path.join(kernel_out, "arch", "x86", "boot", "bzImage"),
+                  "kfork/l2/bzImage"))
+    files.append((_l2_initrd(), "kfork/l2/initrd.cpio"))
+    return files
+
+
+def parse(lines):
+    """{name: value} of the realvmm-stat lines of a run."""
+    stats = {}
+    for ln in lines:
+        m = STAT_RE.match(ln)
+        if m:
+            stats[m[1]] = int(m[2])
+    return stats
+
+
+def verdict(label, r):
+    """The results of one run: the case itself, and the kernel log."""
+    ok = r.rc == 0 and any(ln.startswith(OK_MARK) for ln in r.lines)
+    said = [ln for ln in r.lines if ln.startswith("realvmm: FAIL")]
+    if ok:
+        detail = ""
+    elif said:
+        detail = f"{said[0]}; console: {r.log_path}"
+    elif r.timed_out:
+        detail = f"timed out; console: {r.log_path}"
+    else:
+        detail = f"exit {r.rc}; console: {r.log_path}"
+    problems = [ln for ln in r.lines if vm.KERNEL_PROBLEMS.search(ln)]
+    return [results.Result(f"{label}:realvmm", results.PASS if ok else results.FAIL, detail),
+            results.Result(f"{label}:realvmm-kernel-log-clean",
+                           results.FAIL if problems else results.PASS,
+                           "; ".join(problems[:5]))]
+
+
+def run_case(label, kernel_out, selftests_dir, modules, passes=3, timeout=1500,
+             echo="progress", append="", wait=None):
+    """Boots the kernel in `kernel_out` and runs the case once: (results,
+    VmResult).  `wait`: seconds each step may wait for the guests (the
+    script's default, 600, if None)."""
+    r = vm.run_command(kernel_out, f"sh /kfork/realvmm.sh {passes}", timeout=timeout,
+                       modules=modules, files=payload(kernel_out, selftests_dir), echo=echo,
+                       name=f"realvmm-{label}", append_extra=append,
+                       env={"KFORK_REALVMM_WAIT": wait} if wait else None)
+    return verdict(label, r), r
