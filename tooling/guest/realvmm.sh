@@ -75,10 +75,16 @@ vm_stat() {
 	echo 0
 }
 
+# KFORK_REALVMM_FIRMWARE=qboot: qboot and no VGA instead of SeaBIOS and
+# its VGA BIOS, whose real-mode code traps to KVM thousands of times: in the
+# debug kernel under TCG that alone takes minutes.
+FIRMWARE=
+[ "${KFORK_REALVMM_FIRMWARE:-}" = qboot ] && FIRMWARE="-bios qboot.rom -vga none"
+
 start_vm() {
 	mkdir -p "$CG/rv$1"
 	sh -c "echo \$\$ > $CG/rv$1/cgroup.procs; exec qemu-system-x86_64 \
-		-enable-kvm -cpu host -m 256M -nographic -monitor none \
+		-enable-kvm -cpu host -m 256M -nographic -monitor none $FIRMWARE \
 		-serial file:/tmp/$1.log -nic none \
 		-kernel $L2/bzImage -initrd $L2/initrd.cpio \
 		-append 'console=ttyS0 panic=-1 rdinit=/init quiet kunit.enable=0'" \
@@ -102,7 +108,8 @@ wait_passes() {
 			fi
 		done
 		t=$((t + 1))
-		[ $((t % 60)) = 0 ] && say "waiting for pass $1: A $(passes A), B $(passes B) after ${t}s"
+		[ $((t % 60)) = 0 ] && say "waiting for pass $1: A $(passes A), B $(passes B) after ${t}s;" \
+			"A's console: $(tail -c 80 /tmp/A.log | tr -dc '[:print:]')"
 		if [ "$t" -ge "$WAIT" ]; then
 			bad "guests did not reach $1 passes in ${WAIT}s (A $(passes A), B $(passes B))"
 			return 1

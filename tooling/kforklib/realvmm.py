@@ -100,12 +100,17 @@ def verdict(label, r):
 
 
 def run_case(label, kernel_out, selftests_dir, modules, passes=3, timeout=1500,
-             echo="progress", append="", wait=None):
+             echo="progress", append="", wait=None, firmware=None, single_thread=False):
     """Boots the kernel in `kernel_out` and runs the case once: (results,
-    VmResult).  `wait`: seconds each step may wait for the guests (the
-    script's default, 600, if None)."""
+    VmResult).  `wait`: seconds each step may wait for the guests (600 if
+    None); `firmware`: "qboot" for qboot without VGA (see realvmm.sh);
+    `single_thread`: single-threaded TCG, which the debug kernels need (under
+    multi-threaded TCG, 7.3's stalled while the guests booted, a CPU
+    spinning on a runqueue lock it held itself)."""
     r = vm.run_command(kernel_out, f"sh /kfork/realvmm.sh {passes}", timeout=timeout,
+                       single_thread=single_thread,
                        modules=modules, files=payload(kernel_out, selftests_dir), echo=echo,
                        name=f"realvmm-{label}", append_extra=append,
-                       env={"KFORK_REALVMM_WAIT": wait} if wait else None)
+                       env={"KFORK_REALVMM_WAIT": wait or 600,
+                            "KFORK_REALVMM_FIRMWARE": firmware or "seabios"})
     return verdict(label, r), r
