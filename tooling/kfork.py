@@ -161,8 +161,7 @@ def cmd_realvmm(args):
     for i in range(args.runs):
         res, r = realvmm.run_case(f"{label}-{i + 1}", out, st, modules, passes=args.passes,
                                   append=append, wait=args.wait,
-                                  firmware="qboot" if args.variant == "debug" else None,
-                                  single_thread=args.variant == "debug")
+                                  **(realvmm.DEBUG_OPTIONS if args.variant == "debug" else {}))
         all_res += res
         bad = [x for x in res if x.status == results.FAIL]
         failed += bool(bad)
@@ -474,7 +473,7 @@ def cmd_stress(args):
         log(f"the real-VMM case, npt={npt}, {STRESS_REALVMM_PASSES} passes after the resume")
         rres, r = realvmm.run_case(f"stress-realvmm-npt{npt}", dbg, st, modules,
                                    passes=STRESS_REALVMM_PASSES, append=DEBUG_APPEND,
-                                   firmware="qboot", single_thread=True, timeout=3600)
+                                   timeout=3600, **realvmm.DEBUG_OPTIONS)
         res += rres
         ok = all(x.status == results.PASS for x in rres)
         text += (f"\nreal-VMM case, npt={npt}: {'ok' if ok else 'FAILED'}; "
@@ -832,7 +831,8 @@ def main():
     sp["realvmm"].add_argument("--passes", type=int, default=3,
                                help="guest passes required after the resume")
     sp["realvmm"].add_argument("--wait", type=int,
-                               help="seconds a step may wait for the guests (600)")
+                               help="polls (a second or more each) a step may wait "
+                               "for the guests (600)")
     sp["realvmm"].add_argument("--npt", action="store_true",
                                help=f"load {bench.NESTED_MODULES} (TDP MMU in the fork)")
     args = p.parse_args()

@@ -16,6 +16,8 @@ from . import results, vm
 from .common import REPO, KforkError, bpath, run
 
 QEMU = "/usr/bin/qemu-system-x86_64"
+# What the debug kernels need (see run_case): qboot, single-threaded TCG.
+DEBUG_OPTIONS = {"firmware": "qboot", "single_thread": True}
 FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios")
 OK_MARK = "KFORK-REALVMM-OK"
 STAT_RE = re.compile(r"^realvmm-stat (\S+) (-?\d+)\s*$")
@@ -102,8 +104,8 @@ def verdict(label, r):
 def run_case(label, kernel_out, selftests_dir, modules, passes=3, timeout=1500,
              echo="progress", append="", wait=None, firmware=None, single_thread=False):
     """Boots the kernel in `kernel_out` and runs the case once: (results,
-    VmResult).  `wait`: seconds each step may wait for the guests (600 if
-    None); `firmware`: "qboot" for qboot without VGA (see realvmm.sh);
+    VmResult).  `wait`: how long each step may wait for the guests, in
+    polls of a second or more (600 if None); `firmware`: "qboot" for qboot without VGA (see realvmm.sh);
     `single_thread`: single-threaded TCG, which the debug kernels need (under
     multi-threaded TCG, 7.3's stalled while the guests booted, a CPU
     spinning on a runqueue lock it held itself)."""
