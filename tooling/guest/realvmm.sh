@@ -109,7 +109,7 @@ wait_passes() {
 		done
 		t=$((t + 1))
 		[ $((t % 60)) = 0 ] && say "waiting for pass $1: A $(passes A), B $(passes B) after ${t}s;" \
-			"A's console: $(tail -c 80 /tmp/A.log | tr -dc '[:print:]')"
+			"A's console: $(tail -c 80 /tmp/A.log | tr -cd 'A-Za-z0-9 .:_=-')"
 		if [ "$t" -ge "$WAIT" ]; then
 			bad "guests did not reach $1 passes in ${WAIT}s (A $(passes A), B $(passes B))"
 			return 1
