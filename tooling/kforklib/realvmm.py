@@ -10,7 +10,6 @@ whose init is tooling/guest/memcheck.c.
 import os
 import re
 import shutil
-import subprocess
 
 from . import results, vm
 from .common import REPO, KforkError, bpath, run
@@ -44,12 +43,7 @@ def _l2_initrd():
     os.makedirs(root)
     run(["gcc", "-static", "-O2", "-Wall", "-o", os.path.join(root, "init"),
          os.path.join(REPO, "tooling", "guest", "memcheck.c")])
-    initrd = os.path.join(d, "initrd.cpio")
-    res = subprocess.run(f"find . -print0 | cpio --null -o -H newc --quiet -R 0:0 > '{initrd}'",
-                         shell=True, cwd=root)
-    if res.returncode != 0:
-        raise KforkError("building the guests' initramfs with cpio failed")
-    return initrd
+    return vm.write_cpio(root, os.path.join(d, "initrd.cpio"))
 
 
 def payload(kernel_out, selftests_dir):
@@ -94,7 +88,7 @@ def verdict(label, r):
         detail = f"timed out; console: {r.log_path}"
     else:
         detail = f"exit {r.rc}; console: {r.log_path}"
-    problems = [ln for ln in r.lines if vm.KERNEL_PROBLEMS.search(ln)]
+    problems = r.kernel_problems()
     return [results.Result(f"{label}:realvmm", results.PASS if ok else results.FAIL, detail),
             results.Result(f"{label}:realvmm-kernel-log-clean",
                            results.FAIL if problems else results.PASS,
@@ -105,7 +99,8 @@ def run_case(label, kernel_out, selftests_dir, modules, passes=3, timeout=1500,
              echo="progress", append="", wait=None, firmware=None, single_thread=False):
     """Boots the kernel in `kernel_out` and runs the case once: (results,
     VmResult).  `wait`: how long each step may wait for the guests, in
-    polls of a second or more (600 if None); `firmware`: "qboot" for qboot without VGA (see realvmm.sh);
+    polls of a second or more (600 if None); `firmware`: "qboot" for
+    qboot without VGA (see realvmm.sh);
     `single_thread`: single-threaded TCG, which the debug kernels need (under
     multi-threaded TCG, 7.3's stalled while the guests booted, a CPU
     spinning on a runqueue lock it held itself)."""

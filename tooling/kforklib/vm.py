@@ -76,11 +76,15 @@ def make_initramfs(kernel_out, command, env, selftests_dir=None, files=()):
             for f in fs:
                 if f.endswith((".o", ".d", ".a")):
                     os.remove(os.path.join(dp, f))
-    initrd = bpath("vm", "initramfs.cpio")
+    return write_cpio(root, bpath("vm", "initramfs.cpio"))
+
+
+def write_cpio(root, initrd):
+    """Packs the directory `root` into the initramfs `initrd`; returns it."""
     res = subprocess.run(f"find . -print0 | cpio --null -o -H newc --quiet "
                          f"-R 0:0 > '{initrd}'", shell=True, cwd=root)
     if res.returncode != 0:
-        raise KforkError("building the initramfs with cpio failed")
+        raise KforkError(f"building the initramfs {initrd} with cpio failed")
     return initrd
 
 
