@@ -147,6 +147,12 @@ def cmd_vm(args):
     return r.rc
 
 
+def debug_realvmm_options():
+    """run_case()'s options for a debug kernel: its own, and the plain
+    kernel (built if needed) for the guests."""
+    return {**realvmm.DEBUG_OPTIONS, "guest_kernel_out": build.kernel("qemu")}
+
+
 def cmd_realvmm(args):
     """The real-VMM case (tooling/guest/realvmm.sh) --runs times in one
     kernel, with npt=0 or --npt; prints each run and the failure rate."""
@@ -156,12 +162,12 @@ def cmd_realvmm(args):
     modules = bench.NESTED_MODULES if args.npt else "kvm_amd:npt=0,nested=1"
     append = DEBUG_APPEND if args.variant == "debug" else ""
     label = f"realvmm-{args.variant}-npt{1 if args.npt else 0}"
+    options = debug_realvmm_options() if args.variant == "debug" else {}
     all_res, failed = [], 0
     start = time.monotonic()
     for i in range(args.runs):
         res, r = realvmm.run_case(f"{label}-{i + 1}", out, st, modules, passes=args.passes,
-                                  append=append, wait=args.wait,
-                                  **(realvmm.DEBUG_OPTIONS if args.variant == "debug" else {}))
+                                  append=append, wait=args.wait, **options)
         all_res += res
         bad = [x for x in res if x.status == results.FAIL]
         failed += bool(bad)
@@ -467,13 +473,14 @@ def cmd_stress(args):
     cmd_assemble(args)
     dbg = build.kernel("debug")
     st = build.selftests("debug")
+    realvmm_options = debug_realvmm_options()
     seconds = int(args.minutes * 60)
     res, text = stress_run("stress", dbg, st, args, seconds, 120 if seconds >= 600 else 60)
     for npt, modules in ((0, "kvm_amd:npt=0,nested=1"), (1, bench.NESTED_MODULES)):
         log(f"the real-VMM case, npt={npt}, {STRESS_REALVMM_PASSES} passes after the resume")
         rres, r = realvmm.run_case(f"stress-realvmm-npt{npt}", dbg, st, modules,
                                    passes=STRESS_REALVMM_PASSES, append=DEBUG_APPEND,
-                                   timeout=3600, **realvmm.DEBUG_OPTIONS)
+                                   timeout=3600, **realvmm_options)
         res += rres
         ok = all(x.status == results.PASS for x in rres)
         text += (f"\nreal-VMM case, npt={npt}: {'ok' if ok else 'FAILED'}; "

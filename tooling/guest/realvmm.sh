@@ -92,6 +92,20 @@ start_vm() {
 	eval "pid_$1=$!"
 }
 
+# Where guest $1's QEMU is: per thread, its state, CPU ticks (user+system)
+# and the kernel function it waits in; the stacks of threads in the kernel.
+qemu_state() {
+	v=$1
+	eval "p=\$pid_$v"
+	for t in /proc/"$p"/task/*; do
+		[ -r "$t/stat" ] || continue
+		set -- $(sed 's/.*) //' "$t/stat")
+		echo "realvmm: $v thread ${t##*/} $(cat "$t/comm") state $1 ticks $(($12 + $13))" \
+			"wchan $(cat "$t/wchan" 2>/dev/null)"
+		[ "$1" = R ] || [ "$1" = D ] && sed 's/^/    /' "$t/stack" 2>/dev/null
+	done
+}
+
 # Wait until both guests have completed $1 passes, or fail.
 wait_passes() {
 	t=0
@@ -108,8 +122,12 @@ wait_passes() {
 			fi
 		done
 		t=$((t + 1))
-		[ $((t % 60)) = 0 ] && say "waiting for pass $1: A $(passes A), B $(passes B) after ${t}s;" \
-			"A's console: $(tail -c 80 /tmp/A.log | tr -cd 'A-Za-z0-9 .:_=-')"
+		if [ $((t % 60)) = 0 ]; then
+			say "waiting for pass $1: A $(passes A), B $(passes B) after ${t}s;" \
+				"A's console: $(tail -c 80 /tmp/A.log | tr -cd 'A-Za-z0-9 .:_=-')"
+			qemu_state A
+			qemu_state B
+		fi
 		if [ "$t" -ge "$WAIT" ]; then
 			bad "guests did not reach $1 passes in ${WAIT}s (A $(passes A), B $(passes B))"
 			return 1

@@ -46,10 +46,10 @@ def _l2_initrd():
     return vm.write_cpio(root, os.path.join(d, "initrd.cpio"))
 
 
-def payload(kernel_out, selftests_dir):
+def payload(selftests_dir, guest_kernel_out):
     """(source, path in the fork's initramfs) of everything the case needs:
-    QEMU, the guests' kernel and initramfs, and the helper that holds an
-    idle VM (see tooling/guest/init)."""
+    QEMU, the guests' kernel (the bzImage in `guest_kernel_out`) and
+    initramfs, and the helper that holds an idle VM (see tooling/guest/init)."""
     if not os.path.exists(QEMU):
         raise KforkError(f"no {QEMU}: run `make setup` (package qemu-system-x86)")
     files = [(QEMU, QEMU.lstrip("/")),
@@ -60,7 +60,7 @@ def payload(kernel_out, selftests_dir):
             p = os.path.join(d, name)
             if os.path.isfile(p):  # follows links; skips directories
                 files.append((p, p.lstrip("/")))
-    files.append((os.path.join(kernel_out, "arch", "x86", "boot", "bzImage"),
+    files.append((os.path.join(guest_kernel_out, "arch", "x86", "boot", "bzImage"),
                   "kfork/l2/bzImage"))
     files.append((_l2_initrd(), "kfork/l2/initrd.cpio"))
     return files
@@ -96,9 +96,13 @@ def verdict(label, r):
 
 
 def run_case(label, kernel_out, selftests_dir, modules, passes=3, timeout=1500,
-             echo="progress", append="", wait=None, firmware=None, single_thread=False):
+             echo="progress", append="", wait=None, firmware=None, single_thread=False,
+             guest_kernel_out=None):
     """Boots the kernel in `kernel_out` and runs the case once: (results,
-    VmResult).  `wait`: how long each step may wait for the guests, in
+    VmResult).  The guests run the bzImage of `guest_kernel_out` (default:
+    `kernel_out`); a debug kernel's guests run the plain one, since
+    KASAN in the guests only slows down what the host kernel is checked
+    for.  `wait`: how long each step may wait for the guests, in
     polls of a second or more (600 if None); `firmware`: "qboot" for
     qboot without VGA (see realvmm.sh);
     `single_thread`: single-threaded TCG, which the debug kernels need (under
@@ -106,7 +110,8 @@ def run_case(label, kernel_out, selftests_dir, modules, passes=3, timeout=1500,
     spinning on a runqueue lock it held itself)."""
     r = vm.run_command(kernel_out, f"sh /kfork/realvmm.sh {passes}", timeout=timeout,
                        single_thread=single_thread,
-                       modules=modules, files=payload(kernel_out, selftests_dir), echo=echo,
+                       modules=modules,
+                       files=payload(selftests_dir, guest_kernel_out or kernel_out), echo=echo,
                        name=f"realvmm-{label}", append_extra=append,
                        env={"KFORK_REALVMM_WAIT": wait or 600,
                             "KFORK_REALVMM_FIRMWARE": firmware or "seabios"})
