@@ -11,12 +11,12 @@
 # Other targets: setup fetch assemble kernel selftests vm export pull
 #                host-test help.  VARIANT=debug selects the lockdep/KASAN
 #                kernel.  FORCE=1 lets assemble set local tree work aside.
-#                BASE=6.12 or BASE=7.3 picks a track (below).
+#                BASE=7.3 or BASE=6.12 picks a track (below).
 
-# BASE=6.12 (Debian 13's kernel series, the production track) or BASE=7.3
-# (mainline, the review track); see README.md, 'Two tracks'.  Without BASE,
-# check, demo, bench, stress and series-check run both, the other targets
-# 6.12.
+# BASE=7.3 (mainline, the source of truth) or BASE=6.12 (Debian 13's
+# kernel series, the backport); see README.md, 'Two tracks'.  Without BASE,
+# check, demo, bench, stress and series-check run both, mainline first, the
+# other targets 7.3.
 BASE ?=
 KFORK := KFORK_BASE=$(BASE) python3 tooling/kfork.py
 VARIANT ?= qemu
@@ -67,7 +67,7 @@ stress: setup
 series-check: setup
 	@$(KFORK) series-check $(if $(FORCE),--force)
 
-# make realvmm [BASE=7.3] [VARIANT=debug] [NPT=1] [RUNS=4]: Debian's QEMU
+# make realvmm [BASE=6.12] [VARIANT=debug] [NPT=1] [RUNS=4]: Debian's QEMU
 # running Linux guests inside the fork (tooling/guest/realvmm.sh)
 realvmm: setup
 	@$(KFORK) realvmm $(V_ARGS) $(if $(RUNS),--runs $(RUNS)) $(if $(filter 1,$(NPT)),--npt)

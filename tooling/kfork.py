@@ -17,8 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kforklib import (base, bench, build, checkpatch, plot, realvmm, results,  # noqa: E402
                       series, stress, vm)
-from kforklib.common import (BASE, BASELINE_LABEL, BASES, DEFAULT_BASE, KVM_X86,  # noqa: E402
-                             REPO, KforkError, bpath, git, log, path, tree_dir)
+from kforklib.common import (BASE, BASELINE_LABEL, BASES, DEBUG_APPEND,  # noqa: E402
+                             DEFAULT_BASE, FULL_VM_CHECK, KVM_X86, REPO, KforkError,
+                             bpath, git, log, path, tree_dir)
 
 SELFTEST_LIST = os.path.join(REPO, "tooling", "kvm-selftests.list")
 # KUnit suites that must show up in every check run: if one is missing, the
@@ -337,7 +338,7 @@ def cmd_series_check(args):
     all_res += commit_build_results()
     build.kernel("qemu")
     st = build.selftests("qemu")
-    if BASE == DEFAULT_BASE:
+    if FULL_VM_CHECK:
         all_res += selftest_list_results(st)
     else:
         # tooling/kvm-selftests.list is 6.12's; on 7.3 our tests must build.
@@ -417,8 +418,7 @@ NPT_TESTS = [f"{SHRINKER_TEST} -N", CACHE_TEST]
 # skips them), so list_lru files the odd sampled object under no memcg and
 # the tests' exact per-memcg counts are one or two short (seen: 1998 of
 # 2000, 391 of 392).  6.12 charges them, and keeps KFENCE on here; make
-# stress runs with it on both tracks.
-DEBUG_APPEND = "kfence.sample_interval=0" if BASE != DEFAULT_BASE else ""
+# stress runs with it on both tracks.  (common.BASES: debug_append)
 DEBUG_TESTS = [SHRINKER_TEST, f"{SHRINKER_TEST} -t 20", CACHE_TEST,
                "cgroup/test_rust_shrinker"]
 
@@ -577,7 +577,7 @@ def cmd_check(args):
     out = build.kernel(args.variant)
     st = build.selftests(args.variant)
     console = None
-    if BASE == DEFAULT_BASE:
+    if FULL_VM_CHECK:
         all_res += selftest_list_results(st)
         runs = [result_name(t, a) for kind, t, a in read_selftest_list() if kind == "run"]
         # The guest reads the list itself; per-test timeouts bound the total.
@@ -600,7 +600,7 @@ def cmd_check(args):
     all_res += sparse_numa_results("sparse-numa", out, st, args)
     all_res += no_memcg_results("memcg-disabled", out, st, args,
                                 append="cgroup_disable=memory")
-    if BASE == DEFAULT_BASE:
+    if FULL_VM_CHECK:
         log("the kernel with CONFIG_MEMCG=n and KVM built in (KVM=y)")
         all_res += no_memcg_results("memcg-compiled-out-kvm-builtin", build.kernel("nomemcg"),
                                     st, args, kunit=True,
@@ -626,7 +626,7 @@ def cmd_check(args):
 
 
 def for_each_base(args):
-    """Run this command once per base (KFORK_BASE=6.12, then 7.3), each in
+    """Run this command once per base (KFORK_BASE=7.3, then 6.12), each in
     its own process; for `check`, print the results of both together."""
     start = time.monotonic()
     all_res, rcs = [], []

@@ -14,11 +14,6 @@
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 
-/* For kernels whose helpers.c does not define it (6.12). */
-#ifndef __rust_helper
-#define __rust_helper
-#endif
-
 /*
  * nr_node_ids is a variable, and a constant without NUMA; a helper named
  * after it would be hidden by the variable's binding.
@@ -49,9 +44,9 @@ __rust_helper bool rust_helper_mem_cgroup_is_root(struct mem_cgroup *memcg)
 	return mem_cgroup_is_root(memcg);
 }
 
-__rust_helper unsigned short rust_helper_mem_cgroup_id(struct mem_cgroup *memcg)
+__rust_helper unsigned short rust_helper_mem_cgroup_private_id(struct mem_cgroup *memcg)
 {
-	return mem_cgroup_id(memcg);
+	return mem_cgroup_private_id(memcg);
 }
 
 __rust_helper void rust_helper_mem_cgroup_put(struct mem_cgroup *memcg)
@@ -75,7 +70,7 @@ struct mem_cgroup *rust_helper_get_mem_cgroup_from_slab_obj(void *p)
 	struct mem_cgroup *memcg;
 
 	rcu_read_lock();
-	memcg = mem_cgroup_from_slab_obj(p);
+	memcg = mem_cgroup_from_virt(p);
 	/* A dying memcg may be past its last reference: use its parent. */
 	while (memcg && !css_tryget(&memcg->css))
 		memcg = parent_mem_cgroup(memcg);
@@ -182,7 +177,10 @@ rust_helper_list_lru_init_key(struct list_lru *lru, bool memcg_aware,
 			      struct shrinker *shrinker,
 			      struct lock_class_key *key)
 {
-	return __list_lru_init(lru, memcg_aware, key, shrinker);
+#ifdef CONFIG_LOCKDEP
+	lru->key = key;
+#endif
+	return __list_lru_init(lru, memcg_aware, shrinker);
 }
 
 /* A wrapper: without CONFIG_MEMCG, get_mem_cgroup_from_current() is inline. */

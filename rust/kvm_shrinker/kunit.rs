@@ -22,7 +22,7 @@ use kernel::prelude::*;
 /// Fails the running KUnit test (and ends it) unless `$cond` holds.
 macro_rules! check {
     ($cond:expr) => {
-        kernel::kunit_assert!("rust_kvm_shrinker", "rust/kvm_shrinker/kunit.rs", 0, $cond)
+        kernel::kunit_assert!("rust_kvm_shrinker", c"rust/kvm_shrinker/kunit.rs", 0, $cond)
     };
 }
 

@@ -43,8 +43,8 @@
 //!
 //! # Locking
 //!
-//! All lists of one node share a spinlock, which `add`, `del`, `count_*`
-//! and walks take. Each lru has its own lockdep class (the key given to
+//! Each list (of one node and memcg) has its own spinlock, which `add`,
+//! `del` and walks take. Each lru has its own lockdep class (the key given to
 //! [`ListLru::new`]), so that the lock nesting of one user does not make
 //! lockdep report another's. The isolate callback of a walk runs with the
 //! lock held. Lock order: any lock taken around `add`/`del` (for example a
@@ -81,7 +81,6 @@ use kernel::alloc::Flags;
 use kernel::bindings;
 use kernel::error::{to_result, Error, Result};
 use kernel::ffi::c_void;
-use kernel::init::{self, PinInit};
 use kernel::prelude::*;
 use kernel::sync::LockClassKey;
 use kernel::types::Opaque;
@@ -251,7 +250,7 @@ impl<T: LruItem> ListLru<T> {
     /// ```
     pub fn new<'a>(
         shrinker: &'a Shrinker,
-        key: &'static LockClassKey,
+        key: Pin<&'static LockClassKey>,
     ) -> impl PinInit<Self, Error> + 'a
     where
         T: 'a,
@@ -263,7 +262,7 @@ impl<T: LruItem> ListLru<T> {
             // initialiser borrows it. `key` is static, as lockdep requires.
             // `Opaque<T>` is `repr(transparent)` over a `T`.
             lru <- unsafe {
-                init::pin_init_from_closure(move |slot: *mut Opaque<bindings::list_lru>| {
+                pin_init::pin_init_from_closure(move |slot: *mut Opaque<bindings::list_lru>| {
                     let memcg_aware = shrinker.is_memcg_aware();
                     // Without memcg lists no shrinker bit is ever set: no
                     // shrinker then (id -1), as `list_lru_init()` does.
@@ -516,29 +515,31 @@ impl<T: LruItem> PinnedDrop for ListLru<T> {
 }
 
 // The decisions of an isolate callback (`enum lru_status`).
-const LRU_REMOVED: bindings::lru_status = bindings::lru_status_LRU_REMOVED;
-const LRU_REMOVED_RETRY: bindings::lru_status = bindings::lru_status_LRU_REMOVED_RETRY;
-const LRU_ROTATE: bindings::lru_status = bindings::lru_status_LRU_ROTATE;
-const LRU_SKIP: bindings::lru_status = bindings::lru_status_LRU_SKIP;
-const LRU_RETRY: bindings::lru_status = bindings::lru_status_LRU_RETRY;
-const LRU_STOP: bindings::lru_status = bindings::lru_status_LRU_STOP;
+const LRU_REMOVED: bindings::lru_status = bindings::lru_status::LRU_REMOVED;
+const LRU_REMOVED_RETRY: bindings::lru_status = bindings::lru_status::LRU_REMOVED_RETRY;
+const LRU_ROTATE: bindings::lru_status = bindings::lru_status::LRU_ROTATE;
+const LRU_SKIP: bindings::lru_status = bindings::lru_status::LRU_SKIP;
+const LRU_RETRY: bindings::lru_status = bindings::lru_status::LRU_RETRY;
+const LRU_STOP: bindings::lru_status = bindings::lru_status::LRU_STOP;
 
 /// The isolate callback that [`ListLru::walk_one`] passes to
 /// `list_lru_walk_one()`.
 ///
 /// # Safety
 ///
-/// Called by the lru walker only, with `lock` held, `links` on `list`, and
-/// `arg` pointing to the walk's `F`.
+/// Called by the lru walker only, with `list`'s lock held, `links` on
+/// `list`, and `arg` pointing to the walk's `F`.
 unsafe extern "C" fn isolate_callback<T: LruItem, F>(
     links: *mut bindings::list_head,
     list: *mut bindings::list_lru_one,
-    lock: *mut bindings::spinlock_t,
     arg: *mut c_void,
 ) -> bindings::lru_status
 where
     F: for<'a> FnMut(Isolate<'a, T>) -> Isolated<'a>,
 {
+    // SAFETY: The walker passes a valid list; this only computes the
+    // address of its lock.
+    let lock = unsafe { &raw mut (*list).lock };
     // SAFETY: `walk_one` passes a pointer to its `F`, used only here.
     let isolate = unsafe { &mut *arg.cast::<F>() };
     // SAFETY: Every item on the lru is a `T` (type invariant of `ListLru`).
@@ -689,30 +690,33 @@ impl<'a, T: LruItem> Removed<'a, T> {
 }
 
 // What the lru walker expects of the list lock after each decision: the
-// callback is called with the lock held, and `list_lru_walk_one()` of this
-// kernel expects it held again on return, whatever the decision. These two
-// functions are the only ones that change the lock's state.
+// callback is called with the lock held, and `list_lru_walk_one()` expects
+// it released after `LRU_RETRY`, `LRU_REMOVED_RETRY` and `LRU_STOP` (it
+// relocks to restart, and returns without unlocking after a stop), held
+// after any other decision. These two functions are the only ones that
+// change the lock's state.
 
-/// Ends the walk (`LRU_STOP`), with the lock as the walker expects it.
-fn stop_walk<'a>(_lock: *mut bindings::spinlock_t) -> Isolated<'a> {
+/// Ends the walk (`LRU_STOP`), with the lock as the walker expects it:
+/// released.
+fn stop_walk<'a>(lock: *mut bindings::spinlock_t) -> Isolated<'a> {
+    // SAFETY: The callers hold `lock` (their type invariants), and return
+    // `LRU_STOP` to the walker, which does not touch it again.
+    unsafe { bindings::spin_unlock(lock) };
     Isolated::new(LRU_STOP)
 }
 
 /// Runs `f` with `lock` released, then reports `status` (`LRU_RETRY` or
 /// `LRU_REMOVED_RETRY`: the walk restarts from the list's head), with the
-/// lock as the walker expects it: retaken.
+/// lock as the walker expects it: released (the walker relocks).
 fn unlock_then_retry<'a, R>(
     lock: *mut bindings::spinlock_t,
     f: impl FnOnce() -> R,
     status: bindings::lru_status,
 ) -> (R, Isolated<'a>) {
-    // SAFETY: The callers hold `lock` (their type invariants); it is
-    // released here and retaken below before returning to the lru walker.
+    // SAFETY: The callers hold `lock` (their type invariants), and return
+    // `status` to the walker, which retakes it.
     unsafe { bindings::spin_unlock(lock) };
-    let r = f();
-    // SAFETY: Retakes the lock released above.
-    unsafe { bindings::spin_lock(lock) };
-    (r, Isolated::new(status))
+    (f(), Isolated::new(status))
 }
 
 /// Up to `N` items taken off a [`ListLru`] by [`Isolate::remove_into`], to

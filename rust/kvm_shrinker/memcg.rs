@@ -14,7 +14,8 @@ use core::ffi::c_void;
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::page::Page;
-use kernel::types::{ARef, AlwaysRefCounted, Opaque};
+use kernel::sync::aref::{ARef, AlwaysRefCounted};
+use kernel::types::Opaque;
 
 /// A memory cgroup (`struct mem_cgroup`).
 ///
@@ -125,10 +126,11 @@ impl MemCgroup {
         unsafe { bindings::mem_cgroup_is_root(self.as_raw()) }
     }
 
-    /// The memcg's id (as in `mem_cgroup_id()`), stable while it is online.
+    /// The memcg's id (as in `mem_cgroup_private_id()`), stable while it is
+    /// online.
     pub fn id(&self) -> u16 {
         // SAFETY: By the type invariant, `self` is valid.
-        unsafe { bindings::mem_cgroup_id(self.as_raw()) }
+        unsafe { bindings::mem_cgroup_private_id(self.as_raw()) }
     }
 
     /// The inode number of the memcg's cgroup directory. This is how

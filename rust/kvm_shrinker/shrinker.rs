@@ -59,7 +59,7 @@ use kernel::error::{
     Result,
 };
 use kernel::ffi::{c_int, c_long, c_ulong, c_void};
-use kernel::str::CStr;
+use kernel::str::{CStr, CStrExt as _};
 use kernel::types::Opaque;
 
 // bindgen turns the macros `(~0UL)` and `(~0UL - 1)` into `i32` constants -1

@@ -31,11 +31,10 @@ use kernel::alloc::{flags, KBox};
 use kernel::bindings;
 use kernel::c_str;
 use kernel::ffi::{c_char, c_long, c_ulong, c_void};
-use kernel::init;
 use kernel::page::Page;
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 use kernel::time::msecs_to_jiffies;
-use kernel::types::ARef;
 use kvm_shrinker::list_lru::{cond_resched, Batch, ListLru, LruItem, LruLinks};
 use kvm_shrinker::memcg::MemCgroup;
 use kvm_shrinker::node::NodeId;
@@ -46,7 +45,7 @@ use kvm_shrinker::shrinker::{
 module! {
     type: ShrinkerCache,
     name: "rust_shrinker_cache",
-    author: "KVM shrinker fork developers",
+    authors: ["KVM shrinker fork developers"],
     description: "Rust sample: a memcg-aware cache of objects behind a shrinker",
     license: "GPL",
 }
@@ -89,7 +88,7 @@ impl Cache {
         let obj = KBox::pin_init(
             pin_init!(Object {
                 links <- LruLinks::new(),
-                payload <- init::zeroed(),
+                payload <- pin_init::init_zeroed(),
             }),
             flags::GFP_KERNEL_ACCOUNT,
         )?;
@@ -296,7 +295,16 @@ impl Fops {
         data: *mut c_void,
     ) {
         // SAFETY: By the caller's guarantees; `self` is static.
-        unsafe { bindings::debugfs_create_file(name.as_char_ptr(), mode, dir, data, &self.0) };
+        unsafe {
+            bindings::debugfs_create_file_full(
+                name.as_char_ptr(),
+                mode,
+                dir,
+                data,
+                ptr::null(),
+                &self.0,
+            )
+        };
     }
 }
 

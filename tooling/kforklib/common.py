@@ -14,20 +14,31 @@ import time
 # (apt-cache show linux-source-X=VERSION | grep SHA256).  Each base builds
 # with its own clang and bindgen (the minima of its min-tool-version.sh).
 BASES = {
-    # Debian 13's kernel series, the production track.
-    "6.12": dict(package="linux-source-6.12", version="6.12.117-1~deb12u1",
-                 sha256="e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703",
-                 suite=None, llvm="16", bindgen="0.70.1", bindgen_root="tools",
-                 kvm_x86="x86_64", baseline="baseline (C x86-mmu)"),
-    # Mainline, the review track: from trixie-backports, fetched with a
-    # private apt configuration (base.py) so the system's apt is untouched.
+    # Mainline, the source of truth: series.toml's default entries and our
+    # files at their kernel paths are this base's.  From trixie-backports,
+    # fetched with a private apt configuration (base.py) so the system's apt
+    # is untouched.
     "7.3": dict(package="linux-source-7.3", version="7.3.4-1~bpo13+1",
                 sha256="703e369ddd4cce971452f5a593ee55df3a5c10c83caf0fa0df039633ed181ee3",
                 suite="trixie-backports", llvm="19", bindgen="0.72.1",
                 bindgen_root="tools/bindgen-0.72.1",
-                kvm_x86="x86", baseline="baseline (no shrinker)"),
+                kvm_x86="x86", baseline="baseline (no shrinker)", cache_suffix="-7.3",
+                full_vm_check=False,
+                # KFENCE off in the debug kernel's tests: see DEBUG_APPEND
+                # in kfork.py
+                debug_append="kfence.sample_interval=0"),
+    # Debian 13's kernel series, the backport: [commit."6.12"] tables and
+    # patches/6.12/ carry its differences.
+    "6.12": dict(package="linux-source-6.12", version="6.12.117-1~deb12u1",
+                 sha256="e849faf31ca3555757f3a8877cb01af92122f744f75d1f3102734651c4e14703",
+                 suite=None, llvm="16", bindgen="0.70.1", bindgen_root="tools",
+                 kvm_x86="x86_64", baseline="baseline (C x86-mmu)", cache_suffix="",
+                 # tooling/kvm-selftests.list (the whole KVM selftest list) and
+                 # the CONFIG_MEMCG=n kernel run on this base
+                 full_vm_check=True, debug_append=""),
 }
-DEFAULT_BASE = "6.12"
+# The base whose versions series.toml and our files hold (mainline first).
+DEFAULT_BASE = "7.3"
 BASE = os.environ.get("KFORK_BASE") or DEFAULT_BASE
 if BASE not in BASES:
     sys.exit(f"[kfork] unknown BASE={BASE}; one of {', '.join(BASES)}")
@@ -42,6 +53,8 @@ BASE_BINDGEN_ROOT = _B["bindgen_root"]  # under the cache (setup.sh installs)
 # The KVM selftests' x86 directory, and the baseline kernel (our option off)
 KVM_X86 = _B["kvm_x86"]
 BASELINE_LABEL = _B["baseline"]
+FULL_VM_CHECK = _B["full_vm_check"]
+DEBUG_APPEND = _B["debug_append"]
 BASE_TARBALL = f"./usr/src/{BASE_PACKAGE}.tar.xz"
 BASE_TOPDIR = BASE_PACKAGE
 
@@ -70,10 +83,12 @@ def path(*parts):
 
 
 def bpath(first, *rest):
-    """A per-base cache path: path(first, ...) for the default base,
-    path(f"{first}-{BASE}", ...) for the others (trees, build dirs and logs
-    of the two bases never mix; downloads, tools and ccache are shared)."""
-    return path(first if BASE == DEFAULT_BASE else f"{first}-{BASE}", *rest)
+    """A per-base cache path: path(first + the base's cache_suffix, ...)
+    (trees, build dirs and logs of the two bases never mix; downloads, tools
+    and ccache are shared).  6.12's has no suffix: it was the default base
+    when the caches got their names, and renaming them would throw away
+    every machine's builds."""
+    return path(first + _B["cache_suffix"], *rest)
 
 
 def tree_dir():

@@ -9,19 +9,23 @@ Every line of the fork thus has one source of truth here: upstream lines in
 the pinned base, changed lines in one patch, new files in one place.
 
 Two bases (KFORK_BASE, common.BASES) share this manifest and the new files.
-The keys above describe the default base (6.12).  A sub-table named after
-another base, [commit."7.3"], says how that entry differs there:
-  - `patch`: the diff for that base (patches/7.3/NAME.diff), if the
+Mainline comes first: the keys above, and our files at their kernel paths,
+are the default base's (common.DEFAULT_BASE, 7.3), so that reading the
+mainline series never means applying a diff in one's head.  A sub-table
+named after another base, [commit."6.12"], says how the backport of that
+entry differs there, the way a stable backport carries it:
+  - `patch`: the diff for that base (patches/6.12/NAME.diff), if the
     default base's does not apply there.  It is applied after the entry's
-    new files are copied, so it also carries the small differences of our
-    own new files on that base;
+    new files are copied, so it also carries the differences of our own new
+    files on that base;
   - `rename`: {repository path = path in that base's tree} for new files
-    whose kernel path differs (the KVM selftests' x86_64/ is x86/ in 7.3);
+    whose kernel path differs (the KVM selftests' x86/ is x86_64/ in 6.12);
   - `subject`, `body`: a different commit message;
   - `skip = true`: the entry is not part of that base's series;
   - `reason`: why the entry differs there (kept for readers).
-An entry with `bases = ["7.3"]` exists only there; [series."7.3"] overrides
-the cover letter.
+An entry with `bases = ["6.12"]` exists only there (a fix that mainline
+has), and one with `bases = ["7.3"]` only on mainline; [series."6.12"]
+overrides the cover letter.
 """
 
 import hashlib
@@ -77,8 +81,9 @@ class Series:
         self.cover_subject = cover_subject
         self.cover_body = cover_body
         self.subject_prefix = subject_prefix
-        # [series."BASE"] tables of the other bases, and the names of the
-        # entries that exist only on other bases (see `pull`)
+        # [series."BASE"] tables of the other bases, and the entries that
+        # are not part of this base's series, as written in the manifest:
+        # [(number of this base's entries before it, table)] (see `pull`)
         self.other_meta = {}
         self.hidden = []
 
@@ -118,7 +123,8 @@ def load(repo=REPO):
         over = d.get(BASE, {}) if BASE != DEFAULT_BASE else {}
         other = {k: d[k] for k in ("bases", *BASES) if k in d}
         if BASE not in d.get("bases", BASES) or over.get("skip"):
-            hidden.append(d["name"])
+            # kept as written, with its place among this base's entries
+            hidden.append((len(entries), d))
             continue
         if BASE != DEFAULT_BASE:
             d = {**d, "patch": over.get("patch", d.get("patch")),
@@ -184,23 +190,26 @@ def dump(series, repo=REPO):
            f"cover_body = {_toml_multiline(series.cover_body)}", ""]
     for b, table in series.other_meta.items():
         out += _toml_table(f'[series."{b}"]', table)
-    for e in series.entries:
-        out += ["[[commit]]", f"name = {_toml_str(e.name)}",
-                f"subject = {_toml_str(e.subject)}"]
-        if e.author:
-            out.append(f"author = {_toml_str(e.author)}")
-        if e.files:
+    tables = [{**e.as_dict(), **e.other} for e in series.entries]
+    for pos, d in reversed(series.hidden):  # last first: positions stay right
+        tables.insert(min(pos, len(tables)), d)
+    for d in tables:
+        out += ["[[commit]]", f"name = {_toml_str(d['name'])}",
+                f"subject = {_toml_str(d['subject'])}"]
+        if d.get("author"):
+            out.append(f"author = {_toml_str(d['author'])}")
+        if d.get("files"):
             out.append("files = [")
-            out += [f"    {_toml_str(f)}," for f in e.files]
+            out += [f"    {_toml_str(f)}," for f in d["files"]]
             out.append("]")
-        if e.patch:
-            out.append(f"patch = {_toml_str(e.patch)}")
-        if "bases" in e.other:
-            out.append(f"bases = {_toml_value(e.other['bases'])}")
-        out += [f"body = {_toml_multiline(e.body)}", ""]
+        if d.get("patch"):
+            out.append(f"patch = {_toml_str(d['patch'])}")
+        if "bases" in d:
+            out.append(f"bases = {_toml_value(d['bases'])}")
+        out += [f"body = {_toml_multiline(d.get('body', ''))}", ""]
         for b in BASES:
-            if b in e.other:
-                out += _toml_table(f'[commit."{b}"]', e.other[b])
+            if b in d:
+                out += _toml_table(f'[commit."{b}"]', d[b])
     with open(os.path.join(repo, MANIFEST), "w") as f:
         f.write("\n".join(out))
 
@@ -432,16 +441,12 @@ def pull(tree, repo=REPO):
     Commit i of the tree becomes entry i of series.toml: its added files are
     copied to their kernel paths, its other changes become patches/NAME.diff,
     its message becomes subject and body.  Entry names are kept by position,
-    and so are the entries' tables for the other bases.
+    and so are the entries' tables for the other bases; the entries that
+    only other bases have stay where they were among them.
     """
     if BASE != DEFAULT_BASE:
         return pull_other_base(tree, repo)
     old = load(repo)
-    if old.hidden:
-        raise KforkError(
-            f"series.toml has entries that are not part of base {BASE} "
-            f"({', '.join(old.hidden)}); pull would not know where they go "
-            "between the tree's commits. Edit series.toml by hand instead.")
     commits = _commits(tree)
     if not tree_is_clean(tree):
         raise KforkError(f"{tree} has uncommitted changes; commit them first")
@@ -502,7 +507,7 @@ def pull(tree, repo=REPO):
                 f.write(diff)
     new = Series(entries, old.author, old.cover_subject, old.cover_body,
                  old.subject_prefix)
-    new.other_meta = old.other_meta
+    new.other_meta, new.hidden = old.other_meta, old.hidden
     dump(new, repo)
     # The tree now matches the manifest: record it so that assemble is a no-op.
     base_id = git(tree, "rev-parse", "base^{commit}")
@@ -547,7 +552,7 @@ def _diff_body(text):
 
 
 def pull_other_base(tree, repo=REPO):
-    """`pull` on a base other than the default (KFORK_BASE=7.3).
+    """`pull` on a base other than the default (KFORK_BASE=6.12).
 
     The new files and the commit messages belong to both bases and stay as
     they are; what the tree's commit i changes beyond entry i's shared files

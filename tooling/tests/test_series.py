@@ -207,29 +207,52 @@ body = "Edit.\\n"
         self.assertEqual(sh(self.tree, "git", "rev-parse", "HEAD^{tree}"), tree_id)
 
     def test_other_base_tables(self):
-        """[commit."7.3"] and [series."7.3"] apply on 7.3 only, and a pull
-        on the default base keeps them."""
+        """[commit."BASE"] and [series."BASE"] of the other base apply there
+        only, and a pull on the default base keeps them."""
+        other = next(b for b in series.BASES if b != series.DEFAULT_BASE)
         path = os.path.join(self.repo, series.MANIFEST)
         with open(path) as f:
             text = f.read()
         text = text.replace('cover_body = "why"\n', 'cover_body = "why"\n\n'
-                            '[series."7.3"]\ncover_subject = "on 7.3"\n')
-        text += '\n[commit."7.3"]\nskip = true\nreason = "not there"\n'
+                            f'[series."{other}"]\ncover_subject = "on {other}"\n')
+        text += f'\n[commit."{other}"]\nskip = true\nreason = "not there"\n'
         write(path, text)
 
         def on(base):
             return mock.patch.object(series, "BASE", base)
-        with on("7.3"):
+        with on(other):
             s = series.load(self.repo)
             self.assertEqual([e.name for e in s.entries], ["add-new"])
-            self.assertEqual(s.cover_subject, "on 7.3")
+            self.assertEqual(s.cover_subject, f"on {other}")
         series.assemble(self.tree, repo=self.repo)
         series.pull(self.tree, repo=self.repo)
-        with on("7.3"):
+        with on(other):
             s = series.load(self.repo)
             self.assertEqual([e.name for e in s.entries], ["add-new"])
-            self.assertEqual(s.cover_subject, "on 7.3")
+            self.assertEqual(s.cover_subject, f"on {other}")
         self.assertEqual(series.load(self.repo).cover_subject, "test series")
+
+    def test_pull_keeps_entries_of_other_bases(self):
+        """An entry that only another base has (a backport's own fix) keeps
+        its place and its text through a pull on the default base."""
+        other = next(b for b in series.BASES if b != series.DEFAULT_BASE)
+        path = os.path.join(self.repo, series.MANIFEST)
+        with open(path) as f:
+            text = f.read()
+        backport = (f'[[commit]]\nname = "backport-only"\nsubject = "mm: a fix"\n'
+                    f'bases = ["{other}"]\nbody = "Fixed upstream.\\n"\n\n')
+        text = text.replace('[[commit]]\nname = "edit-up"', backport + '[[commit]]\nname = "edit-up"')
+        write(path, text)
+        series.assemble(self.tree, repo=self.repo)
+        series.pull(self.tree, repo=self.repo)
+        with open(path) as f:
+            names = [ln for ln in f.read().splitlines() if ln.startswith("name = ")]
+        self.assertEqual(names, ['name = "add-new"', 'name = "backport-only"',
+                                 'name = "edit-up"'])
+        with mock.patch.object(series, "BASE", other):
+            s = series.load(self.repo)
+        self.assertEqual([e.name for e in s.entries], ["add-new", "backport-only", "edit-up"])
+        self.assertEqual(s.entries[1].body, "Fixed upstream.\n")
 
     def test_pull_refuses_edit_of_earlier_new_file(self):
         series.assemble(self.tree, repo=self.repo)

@@ -67,14 +67,14 @@ use kernel::bindings;
 use kernel::c_str;
 use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
-use kernel::stack_pin_init;
-use kernel::types::ARef;
+use kernel::sync::aref::ARef;
 use kvm_shrinker::list_lru::{self, Batch, Isolate, Isolated, ListLru, LruItem, LruLinks};
 use kvm_shrinker::memcg::MemCgroup;
 use kvm_shrinker::node::NodeId;
 use kvm_shrinker::shrinker::{
     CountResult, ScanResult, Shrink, ShrinkControl, Shrinker, ShrinkerFlags, StaticRegistration,
 };
+use pin_init::stack_pin_init;
 
 const __LOG_PREFIX: &[u8] = b"kvm\0";
 

@@ -204,7 +204,8 @@ static void l1_guest_code(struct svm_test_data *svm)
 	unsigned long l2_stack[L2_STACK_SIZE];
 	uint64_t stage = 1;
 
-	generic_svm_setup(svm, l2_guest_code, &l2_stack[L2_STACK_SIZE]);
+	generic_svm_setup(svm, l2_guest_code);
+	svm->vmcb->save.rsp = (u64)&l2_stack[L2_STACK_SIZE];
 	for (;;) {
 		run_guest(svm->vmcb, svm->vmcb_gpa);
 		GUEST_ASSERT_EQ(svm->vmcb->control.exit_code, SVM_EXIT_VMMCALL);
@@ -513,7 +514,7 @@ static uint64_t now_ns(void)
  * not accessed since, through any mapping.  Returns -1 if the kernel has no
  * idle page tracking.
  */
-static int64_t data_pages_idle(struct kvm_vm *vm, vm_paddr_t data_gpa, bool mark)
+static int64_t data_pages_idle(struct kvm_vm *vm, gpa_t data_gpa, bool mark)
 {
 	int pagemap = open("/proc/self/pagemap", O_RDONLY);
 	int bitmap = open(PAGE_IDLE, O_RDWR);
@@ -558,9 +559,9 @@ static void child_reply(int fd, struct kvm_vm *vm, bool ok, uint64_t run_ns)
 	struct vm_report r = {
 		.ok = ok,
 		.run_ns = run_ns,
-		.shrinker_freed = vm_get_stat(vm, "mmu_shrinker_freed"),
-		.shadow_zapped = vm_get_stat(vm, "mmu_shadow_zapped"),
-		.cache_miss = vm_get_stat(vm, "mmu_cache_miss"),
+		.shrinker_freed = vm_get_stat(vm, mmu_shrinker_freed),
+		.shadow_zapped = vm_get_stat(vm, mmu_shadow_zapped),
+		.cache_miss = vm_get_stat(vm, mmu_cache_miss),
 		.idle = -1,
 	};
 
@@ -575,12 +576,11 @@ static void child_reply(int fd, struct kvm_vm *vm, bool ok, uint64_t run_ns)
  * With @warm, the VM of 'w': WARM_PAGES data pages per chunk, no L2.
  */
 static struct kvm_vm *prepare_vm(struct vm_proc *p, struct kvm_vcpu **vcpu,
-				 vm_paddr_t *data_gpa, bool warm)
+				 gpa_t *data_gpa, bool warm)
 {
 	int i, per_chunk = warm ? WARM_PAGES : 1;
-	struct svm_test_data *svm = NULL;
 	bool npt = nested_npt && !warm;
-	vm_vaddr_t svm_gva;
+	gva_t svm_gva;
 	struct kvm_vm *vm;
 	uint64_t gpa;
 
@@ -601,11 +601,11 @@ static struct kvm_vm *prepare_vm(struct vm_proc *p, struct kvm_vcpu **vcpu,
 	*data_gpa = 1UL << 30;
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, *data_gpa, 1,
 				    nr_chunks * per_chunk + 16, 0);
+	if (npt)
+		vm_enable_npt(vm);
 	if (nested && !warm) {
-		svm = vcpu_alloc_svm(vm, &svm_gva);
+		vcpu_alloc_svm(vm, &svm_gva);
 		vcpu_args_set(*vcpu, 1, svm_gva);
-		if (npt)
-			prepare_npt(svm, vm);
 	}
 	for (i = 0; i < nr_chunks * per_chunk; i++) {
 		uint64_t gva = GUEST_BASE_GVA + i / per_chunk * CHUNK_SIZE +
@@ -614,14 +614,14 @@ static struct kvm_vm *prepare_vm(struct vm_proc *p, struct kvm_vcpu **vcpu,
 		gpa = *data_gpa + i * getpagesize();
 		if (npt) {
 			/* L2's chunk i is in its own 2 MiB of L2 memory. */
-			npt_pg_map(svm, vm, L2_BASE + i * CHUNK_SIZE, gpa);
+			tdp_map(vm, L2_BASE + i * CHUNK_SIZE, gpa, PAGE_SIZE);
 			gpa = L2_BASE + i * CHUNK_SIZE;
 		}
 		virt_pg_map(vm, gva, gpa);
 	}
 	/* L2 runs L1's code on L1's stack and page tables. */
 	if (npt)
-		npt_identity_map_memslot(svm, vm, 0);
+		tdp_identity_map_default_memslots(vm);
 	memset(addr_gpa2hva(vm, *data_gpa), 0,
 	       (size_t)nr_chunks * per_chunk * getpagesize());
 
@@ -669,7 +669,7 @@ static void child_main(struct vm_proc *p, int cmd_fd, int reply_fd)
 	struct kvm_vcpu *vcpu = NULL;
 	struct kvm_vm *vm = NULL;
 	char path[192], cmd;
-	vm_paddr_t data_gpa = 0;
+	gpa_t data_gpa = 0;
 	uint64_t t;
 	bool ok;
 
@@ -1670,13 +1670,13 @@ static void stress_cgroup_path(char *buf, size_t len, int c)
 
 static void stress_read_stats(struct kvm_vm *vm, struct stress_vm *s)
 {
-	WRITE_ONCE(s->freed, vm_get_stat(vm, "mmu_shrinker_freed"));
-	WRITE_ONCE(s->cache_freed, vm_get_stat(vm, "mmu_shrinker_cache_freed"));
+	WRITE_ONCE(s->freed, vm_get_stat(vm, mmu_shrinker_freed));
+	WRITE_ONCE(s->cache_freed, vm_get_stat(vm, mmu_shrinker_cache_freed));
 }
 
 /* Child: one pass of the guest, then the host's check of the same words. */
 static bool stress_pass(struct kvm_vm *vm, struct kvm_vcpu *vcpu,
-			vm_paddr_t data_gpa, struct stress_vm *s)
+			gpa_t data_gpa, struct stress_vm *s)
 {
 	uint64_t i, *p, bad;
 	struct ucall uc;
@@ -1712,7 +1712,7 @@ static void stress_child(struct vm_proc *p, struct stress_vm *s, uint64_t until,
 			 int go_fd)
 {
 	struct kvm_vcpu *vcpu;
-	vm_paddr_t data_gpa;
+	gpa_t data_gpa;
 	struct kvm_vm *vm;
 	char go;
 
