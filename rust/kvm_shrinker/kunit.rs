@@ -353,7 +353,7 @@ extern "C" fn lru_walk_protocol(_test: *mut bindings::kunit) {
     // The lock dropped without a removal (`LRU_RETRY`: the walk restarts
     // from the head, so 1 is visited again), then an explicit stop; the
     // `del`s below take the same lock, which each decision must have left
-    // as the walker expects (on 6.13 and later, released after both).
+    // as the walker expects (released after both).
     let mut nr = 4;
     let mut visits = [0u32; 2];
     let removed = reg.lru.walk_one(node, None, &mut nr, |isolate| {

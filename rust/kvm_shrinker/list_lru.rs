@@ -14,9 +14,8 @@
 //! # Per-memcg lists
 //!
 //! The lists of a memcg are allocated on demand: `list_lru_add()` for a
-//! memcg whose lists were never allocated dereferences a null pointer
-//! (before Linux 6.13; since, it files the item under an ancestor, with a
-//! warning). They are allocated by `kmem_cache_alloc_lru()` when an object is allocated
+//! memcg whose lists were never allocated files the item under an
+//! ancestor, with a warning. They are allocated by `kmem_cache_alloc_lru()` when an object is allocated
 //! for this lru, or explicitly with [`ListLru::prepare_memcg`]. Adding an
 //! item is therefore `unsafe`: the caller promises that one of the two
 //! happened for the item's memcg.

@@ -42,8 +42,7 @@
 //! page of another VM. Then, with the lru lock dropped and `mmu_lock` held,
 //! it inspects, ages and zaps the pages, puts back the ones it keeps,
 //! flushes the TLBs once, frees the zapped pages, unlocks the VM and
-//! reschedules if needed. So the lru lock (one per node, covering every
-//! memcg's list there, before Linux 6.13; one per memcg and node since) is
+//! reschedules if needed. So the lru lock (one per memcg and node) is
 //! held for a few list operations per batch, never for page table work,
 //! and a scan of any size ends in bounded steps.
 //!

@@ -133,8 +133,8 @@ static int fill_cache_late(const char *cgroup, void *arg)
 /*
  * A cgroup goes offline between the lookup of its memcg and the adding of
  * objects for it: they land on the parent's list, and memcg reclaim of the
- * parent must find them.  (6.12's list_lru_add() set the shrinker bit on
- * the dead child instead, so reclaim of the parent never called the
+ * parent must find them.  (A list_lru_add() that set the shrinker bit on
+ * the dead child instead would make reclaim of the parent never call the
  * shrinker, while shrinker_debugfs showed the objects.)
  */
 static void test_offline_during_add(const char *root, const char *parent)

@@ -109,11 +109,7 @@ static uint64_t now_ns(void)
 /* The VM's count of cached pages the shrinker freed. */
 static uint64_t cache_freed_stat(struct kvm_vm *vm)
 {
-#ifdef vm_get_stat	/* A macro taking the stat's name since Linux 6.14. */
 	return vm_get_stat(vm, mmu_shrinker_cache_freed);
-#else
-	return vm_get_stat(vm, "mmu_shrinker_cache_freed");
-#endif
 }
 
 /* The shrinker's count for the memcg with inode @ino, over all nodes. */

@@ -33,7 +33,7 @@
  *
  * Needs shadow paging (kvm_amd.npt=0 or kvm_intel.ept=0), or SVM with -N,
  * cgroup v2 with the memory controller and debugfs.  On a kernel without
- * CONFIG_KVM_MMU_SHRINKER_RUST (before 6.13 with the C shrinker, since
+ * CONFIG_KVM_MMU_SHRINKER_RUST (with the historical C shrinker, or
  * without any) it reports the baseline instead: memcg reclaim frees
  * nothing, and the memory.max VM is OOM-killed; those cases are reported
  * as expected failures (XFAIL), not as passes.  Without the memory
@@ -1158,7 +1158,7 @@ static void run_bench(void)
 	struct vm_report r;
 	int rounds = 0, nr_nodes = online_nodes();
 
-	/* Kernels since 6.13 without CONFIG_KVM_MMU_SHRINKER_RUST have none. */
+	/* Without CONFIG_KVM_MMU_SHRINKER_RUST there is no MMU shrinker. */
 	__TEST_REQUIRE(shrinker_scan_path[0],
 		       "no kvm-mmu or x86-mmu shrinker in %s", SHRINKER_DIR);
 	start_vm(&v);
@@ -1270,9 +1270,8 @@ static void run_race(int seconds)
 
 /*
  * Neighbour latency (-l SECONDS): what reclaim in cgroup A costs the page
- * faults of a VM in cgroup B.  In 6.12 one list_lru lock per node covers
- * the lists of every memcg, and B's faults take it to put each new shadow
- * page on the lru.  B's VMs are created one after another, each faulting
+ * faults of a VM in cgroup B, whose faults take the list_lru lock of their
+ * memcg and node to put each new shadow page on the lru.  B's VMs are created one after another, each faulting
  * in one page per chunk; the guest times each of those first writes with
  * the TSC.  Three phases of SECONDS each: A idle; A's guest re-reading its
  * data in a loop (the same CPU load, no reclaim); and that loop with a
@@ -1547,7 +1546,7 @@ static void run_scale(int nr_vms)
 	long count;
 
 	TEST_ASSERT(v && nr_vms <= nr_chunks, "scale: %d VMs", nr_vms);
-	/* Kernels since 6.13 without CONFIG_KVM_MMU_SHRINKER_RUST have none. */
+	/* Without CONFIG_KVM_MMU_SHRINKER_RUST there is no MMU shrinker. */
 	__TEST_REQUIRE(shrinker_scan_path[0],
 		       "no kvm-mmu or x86-mmu shrinker in %s", SHRINKER_DIR);
 	/* Each VM process creates its VM with nr_chunks chunks. */
