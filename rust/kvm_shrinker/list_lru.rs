@@ -15,10 +15,10 @@
 //!
 //! The lists of a memcg are allocated on demand: `list_lru_add()` for a
 //! memcg whose lists were never allocated files the item under an
-//! ancestor, with a warning. They are allocated by `kmem_cache_alloc_lru()` when an object is allocated
-//! for this lru, or explicitly with [`ListLru::prepare_memcg`]. Adding an
-//! item is therefore `unsafe`: the caller promises that one of the two
-//! happened for the item's memcg.
+//! ancestor, with a warning. They are allocated by `kmem_cache_alloc_lru()`
+//! when an object is allocated for this lru, or explicitly with
+//! [`ListLru::prepare_memcg`]. Adding an item is therefore `unsafe`: the
+//! caller promises that one of the two happened for the item's memcg.
 //!
 //! # Memcg offline
 //!

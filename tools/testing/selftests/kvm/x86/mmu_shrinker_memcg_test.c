@@ -1271,10 +1271,11 @@ static void run_race(int seconds)
 /*
  * Neighbour latency (-l SECONDS): what reclaim in cgroup A costs the page
  * faults of a VM in cgroup B, whose faults take the list_lru lock of their
- * memcg and node to put each new shadow page on the lru.  B's VMs are created one after another, each faulting
- * in one page per chunk; the guest times each of those first writes with
- * the TSC.  Three phases of SECONDS each: A idle; A's guest re-reading its
- * data in a loop (the same CPU load, no reclaim); and that loop with a
+ * memcg and node to put each new shadow page on the lru.  B's VMs are
+ * created one after another, each faulting in one page per chunk; the
+ * guest times each of those first writes with the TSC.  Three phases of
+ * SECONDS each: A idle; A's guest re-reading its data in a loop (the same
+ * CPU load, no reclaim); and that loop with a
  * memory.reclaim of A after each pass, which frees A's shadow pages for
  * the next pass to rebuild.  Reported per phase: the median, 99th
  * percentile and longest fault of B, and for the last phase the longest
