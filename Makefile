@@ -67,10 +67,12 @@ stress: setup
 series-check: setup
 	@$(KFORK) series-check $(if $(FORCE),--force)
 
-# make realvmm [BASE=6.12] [VARIANT=debug] [NPT=1] [RUNS=4]: Debian's QEMU
-# running Linux guests inside the fork (tooling/guest/realvmm.sh)
+# make realvmm [BASE=6.12] [VARIANT=debug] [NPT=1] [RUNS=4] [DEBUGOPTS=1]:
+# Debian's QEMU running Linux guests inside the fork
+# (tooling/guest/realvmm.sh); DEBUGOPTS=1 runs any variant the way the
+# debug kernel runs (qboot, the plain kernel in the guests)
 realvmm: setup
-	@$(KFORK) realvmm $(V_ARGS) $(if $(RUNS),--runs $(RUNS)) $(if $(filter 1,$(NPT)),--npt)
+	@$(KFORK) realvmm $(V_ARGS) $(if $(RUNS),--runs $(RUNS)) $(if $(filter 1,$(NPT)),--npt) $(if $(filter 1,$(DEBUGOPTS)),--debug-options)
 
 # make bench RUNS=5   (benchmark runs per kernel; default 3)
 bench: setup

@@ -162,8 +162,10 @@ def cmd_realvmm(args):
     st = build.selftests(args.variant)
     modules = bench.NESTED_MODULES if args.npt else "kvm_amd:npt=0,nested=1"
     append = DEBUG_APPEND if args.variant == "debug" else ""
-    label = f"realvmm-{args.variant}-npt{1 if args.npt else 0}"
-    options = debug_realvmm_options() if args.variant == "debug" else {}
+    label = (f"realvmm-{args.variant}{'-debugopts' if args.debug_options else ''}"
+             f"-npt{1 if args.npt else 0}")
+    options = (debug_realvmm_options() if args.variant == "debug" or args.debug_options
+               else {})
     all_res, failed = [], 0
     start = time.monotonic()
     for i in range(args.runs):
@@ -615,6 +617,11 @@ def cmd_check(args):
     all_res += list_results("debug", dbg, st, args, DEBUG_TESTS, kunit=True,
                             append=DEBUG_APPEND)
     all_res += unload_race_results("debug", dbg, st, args)
+    log("the real-VMM case in the debug kernel")
+    all_res += realvmm.run_case("debug-realvmm", dbg, st, "kvm_amd:npt=0,nested=1",
+                                passes=CHECK_REALVMM_PASSES, append=DEBUG_APPEND,
+                                echo=True if args.verbose else "progress",
+                                **debug_realvmm_options())[0]
     log(f"make stress for {CHECK_STRESS_SECONDS} s in the debug kernel")
     res, text = stress_run("debug", dbg, st, args, CHECK_STRESS_SECONDS, 60)
     print(text)
@@ -840,6 +847,10 @@ def main():
     sp["realvmm"].add_argument("--wait", type=int,
                                help="polls (a second or more each) a step may wait "
                                "for the guests (600)")
+    sp["realvmm"].add_argument("--debug-options", action="store_true",
+                               help="run any variant as the debug kernel runs (qboot, "
+                                    "the plain kernel in the guests), to tell the debug "
+                                    "kernel's findings from the setup's")
     sp["realvmm"].add_argument("--npt", action="store_true",
                                help=f"load {bench.NESTED_MODULES} (TDP MMU in the fork)")
     args = p.parse_args()

@@ -95,14 +95,15 @@ start_vm() {
 # Where guest $1's QEMU is: per thread, its state, CPU ticks (user+system)
 # and the kernel function it waits in; the stacks of threads in the kernel.
 qemu_state() {
-	v=$1
-	eval "p=\$pid_$v"
-	for t in /proc/"$p"/task/*; do
-		[ -r "$t/stat" ] || continue
-		set -- $(sed 's/.*) //' "$t/stat")
-		echo "realvmm: $v thread ${t##*/} $(cat "$t/comm") state $1 ticks $(($12 + $13))" \
-			"wchan $(cat "$t/wchan" 2>/dev/null)"
-		[ "$1" = R ] || [ "$1" = D ] && sed 's/^/    /' "$t/stack" 2>/dev/null
+	qs_v=$1
+	eval "qs_p=\$pid_$qs_v"
+	for qs_t in /proc/"$qs_p"/task/[0-9]*; do
+		[ -r "$qs_t/stat" ] || continue
+		# shellcheck disable=SC2046
+		set -- $(sed 's/.*) //' "$qs_t/stat")
+		echo "realvmm: $qs_v thread ${qs_t##*/} $(cat "$qs_t/comm") state $1" \
+			"ticks $(($12 + $13)) wchan $(cat "$qs_t/wchan" 2>/dev/null)"
+		case "$1" in R|D) sed 's/^/    /' "$qs_t/stack" 2>/dev/null ;; esac
 	done
 }
 
@@ -113,6 +114,10 @@ wait_passes() {
 		for v in A B; do
 			if grep -q 'MEMCHECK FAIL' "/tmp/$v.log" 2>/dev/null; then
 				bad "guest $v: $(grep 'MEMCHECK FAIL' /tmp/$v.log)"
+				return 1
+			fi
+			if grep -q 'Kernel panic' "/tmp/$v.log" 2>/dev/null; then
+				bad "guest $v's kernel panicked: $(grep -m1 'Kernel panic' /tmp/$v.log)"
 				return 1
 			fi
 			eval "p=\$pid_$v"
