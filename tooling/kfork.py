@@ -148,10 +148,12 @@ def cmd_vm(args):
     return r.rc
 
 
-def debug_realvmm_options():
+def debug_realvmm_options(guest_kernel_out=None):
     """run_case()'s options for a debug kernel: its own, and the plain
-    kernel (built if needed) for the guests."""
-    return {**realvmm.DEBUG_OPTIONS, "guest_kernel_out": build.kernel("qemu")}
+    kernel for the guests: `guest_kernel_out` if the caller built it,
+    otherwise built here."""
+    return {**realvmm.DEBUG_OPTIONS,
+            "guest_kernel_out": guest_kernel_out or build.kernel("qemu")}
 
 
 def cmd_realvmm(args):
@@ -440,9 +442,8 @@ def unload_race_results(label, out, st, args, rounds=3):
 
 
 # make check runs a short make stress in the debug kernel, and the real-VMM
-# case with shadow paging in the main kernel (in the debug kernel, single-
-# threaded TCG as it needs, the guests take many minutes to boot); make
-# stress runs it longer in the debug kernel, with npt=0 and npt=1.
+# case with shadow paging in the main kernel and in the debug kernel; make
+# stress runs the latter longer, with npt=0 and npt=1.
 CHECK_STRESS_SECONDS = 180
 CHECK_REALVMM_PASSES = 2
 STRESS_REALVMM_PASSES = 10
@@ -621,7 +622,8 @@ def cmd_check(args):
     all_res += realvmm.run_case("debug-realvmm", dbg, st, "kvm_amd:npt=0,nested=1",
                                 passes=CHECK_REALVMM_PASSES, append=DEBUG_APPEND,
                                 echo=True if args.verbose else "progress",
-                                **debug_realvmm_options())[0]
+                                **debug_realvmm_options(
+                                    out if args.variant == "qemu" else None))[0]
     log(f"make stress for {CHECK_STRESS_SECONDS} s in the debug kernel")
     res, text = stress_run("debug", dbg, st, args, CHECK_STRESS_SECONDS, 60)
     print(text)
