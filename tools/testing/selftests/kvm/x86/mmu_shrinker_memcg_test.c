@@ -1639,6 +1639,10 @@ static void run_scale(int nr_vms)
 
 static const char * const stress_cgroups[] = { "high/c0", "high/c1", "c2", "c3" };
 #define NR_STRESS_CGROUPS	ARRAY_SIZE(stress_cgroups)
+static const char * const high_children[] = {
+	TEST_CGROUP "/high/c0", TEST_CGROUP "/high/c1",
+};
+
 /* c2: memory.max */
 #define SQUEEZED	2
 
@@ -1830,23 +1834,41 @@ static uint64_t stress_lru_pages(const char *cgroup)
 }
 
 /*
- * Sets @cgroup's @file (memory.max or memory.high) so that its usage must
- * drop by half of its @lru_pages shadow pages, less STRESS_ROOM pages that
- * it may grow by otherwise: only the kvm-mmu shrinker can free them (the
- * guests' memory is anonymous, without swap), and a memory.max that left
- * less than the rest would be an OOM kill by design.
+ * What a VM of the stress test may hold that no reclaim can free: its
+ * roots (the current one and three cached ones, in L1 and in L2), and
+ * the pages its vCPU's two page caches top up to while it faults
+ * (KVM_ARCH_NR_OBJS_PER_MEMORY_CACHE each), which the cache shrinker
+ * cannot take while the vCPU uses them.
  */
-#define STRESS_ROOM	32
-static bool stress_limit(const char *cgroup, const char *file, uint64_t lru_pages)
+#define STRESS_VM_UNFREEABLE	(2 * 4 + 2 * 40)
+
+/*
+ * Sets @cgroup's @file (memory.max or memory.high) so that its usage must
+ * drop by half of the shadow pages on the lists of @cgroup and of its
+ * @children, but by no more than the @nr_vms VMs there can give up (see
+ * STRESS_VM_UNFREEABLE): only the kvm-mmu shrinker can free them (the
+ * guests' memory is anonymous, without swap), and a memory.max that asked
+ * for more would be an OOM kill by design.  memory.current is read first:
+ * the reclaiming process may free shadow pages at any time, and a count
+ * read before memory.current could promise pages that are already gone.
+ */
+static bool stress_limit(const char *cgroup, const char *file,
+			 const char * const *children, int nr_children,
+			 int nr_vms)
 {
 	uint64_t cur = memcg_u64(cgroup, "memory.current");
+	uint64_t lru_pages = stress_lru_pages(cgroup);
+	uint64_t keep = nr_vms * STRESS_VM_UNFREEABLE;
 	char path[256], val[32];
+	int i;
 
-	if (lru_pages / 2 < STRESS_ROOM + 32)
+	for (i = 0; i < nr_children; i++)
+		lru_pages += stress_lru_pages(children[i]);
+	if (lru_pages < keep + 64)
 		return false;
 	snprintf(path, sizeof(path), "%s/%s", cgroup, file);
 	snprintf(val, sizeof(val), "%lu",
-		 cur - (lru_pages / 2 - STRESS_ROOM) * getpagesize());
+		 cur - min(lru_pages / 2, lru_pages - keep) * getpagesize());
 	return !__try_write_file(path, val, true);
 }
 
@@ -2000,14 +2022,12 @@ static void run_stress(int seconds)
 			} else if (sh->vm[2 * SQUEEZED].passes &&
 				   sh->vm[2 * SQUEEZED + 1].passes) {
 				/* Only VMs that built their pages: no room for a new one. */
-				squeezed = stress_limit(path, "memory.max",
-							stress_lru_pages(path));
+				squeezed = stress_limit(path, "memory.max", NULL, 0, 2);
 				t.squeezes += squeezed;
 			}
 			t.high_updates += stress_limit(HIGH_CGROUP, "memory.high",
-						       stress_lru_pages(HIGH_CGROUP) +
-						       stress_lru_pages(TEST_CGROUP "/high/c0") +
-						       stress_lru_pages(TEST_CGROUP "/high/c1"));
+						       high_children,
+						       ARRAY_SIZE(high_children), 4);
 			next_squeeze = now + STRESS_SQUEEZE_MS * 1000000ULL;
 		}
 		usleep(STRESS_TICK_US);
