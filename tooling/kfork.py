@@ -48,8 +48,9 @@ def cmd_assemble(args, keep_local=True):
 
 
 def cmd_export(args):
+    sender = series.sender_identity()
     cmd_assemble(args)
-    series.export(tree_dir(), args.out or bpath("series"))
+    series.export(tree_dir(), args.out or bpath("series"), sender=sender)
 
 
 def cmd_pull(args):

@@ -398,14 +398,77 @@ def cover_letter_text(series):
     return series.cover_subject or f"KVM x86 memcg-aware MMU shrinker ({n} patches)"
 
 
-def export(tree, outdir, repo=REPO):
-    """git format-patch the series, with the cover letter from series.toml."""
+def trailer_errors(series):
+    """What is wrong with the entries' trailers: each message needs a
+    Signed-off-by that `git interpret-trailers --parse` finds, which takes
+    a blank line before the trailer block."""
+    errors = []
+    for e in series.entries:
+        found = run(["git", "interpret-trailers", "--parse"], input=e.message(),
+                    capture=True).stdout
+        if not re.search(r"^Signed-off-by: ", found, re.M):
+            errors.append(f"{e.name}: git interpret-trailers finds no "
+                          "Signed-off-by (is there a blank line before the "
+                          "trailers?)")
+    return errors
+
+
+def sender_identity(repo=REPO):
+    """'Name <email>' of whoever sends the series: user.name and user.email
+    of git config, as `git commit` would take them.  The placeholder
+    author of series.toml cannot certify the DCO, so it is refused."""
+    name = git(repo, "config", "user.name", check=False)
+    email = git(repo, "config", "user.email", check=False)
+    if not name or not email:
+        raise KforkError("make export writes the series for sending, signed "
+                         "off by you: set git config user.name and user.email "
+                         "(the DCO sign-off must be a real person's)")
+    ident = f"{name} <{email}>"
+    if ident == DEFAULT_AUTHOR:
+        raise KforkError(f"git config names the placeholder {ident}, which "
+                         "cannot sign the DCO: set your own user.name and "
+                         "user.email")
+    return ident
+
+
+def _sign_for(text, placeholder, sender):
+    """A format-patch file with `sender` for `placeholder` as From:, in the
+    cover letter's shortlog and as Signed-off-by:, and the sender's
+    sign-off added to a patch by another author, at the end of its
+    trailers."""
+    pname, sname = placeholder.split(" <")[0], sender.split(" <")[0]
+    text = text.replace(f"From: {placeholder}\n", f"From: {sender}\n")
+    text = re.sub(rf"^{re.escape(pname)} (\(\d+\):)$", rf"{sname} \1", text,
+                  flags=re.M)
+    text = text.replace(f"Signed-off-by: {placeholder}\n", f"Signed-off-by: {sender}\n")
+    sob = f"Signed-off-by: {sender}\n"
+    end = text.find("\n---\n")
+    if sob not in text and end >= 0:
+        last = text[:end].rsplit("\n", 1)[-1]
+        sep = "\n" if re.match(r"^[A-Za-z-]+: ", last) else "\n\n"
+        text = text[:end] + sep + sob + text[end + 1:]
+    return text
+
+
+def export(tree, outdir, repo=REPO, sender=None):
+    """git format-patch the series, with the cover letter from series.toml
+    and a base-commit: line naming the assembled base (the pinned Debian
+    source).  With `sender` ('Name <email>'), the series is the sender's:
+    From: and Signed-off-by: name the sender instead of the placeholder
+    author (make export); without, the checks see it as assembled."""
     series = load(repo)
     shutil.rmtree(outdir, ignore_errors=True)
     os.makedirs(outdir)
     git(tree, "format-patch", "-q", "--cover-letter", "--no-signature",
-        f"--subject-prefix={series.subject_prefix}", "-o", outdir,
+        "--base=base", f"--subject-prefix={series.subject_prefix}", "-o", outdir,
         "base..HEAD")
+    if sender:
+        for name in os.listdir(outdir):
+            p = os.path.join(outdir, name)
+            with open(p) as f:
+                text = f.read()
+            with open(p, "w") as f:
+                f.write(_sign_for(text, series.author, sender))
     covers = [f for f in os.listdir(outdir) if f.startswith("0000-")]
     if covers:
         p = os.path.join(outdir, covers[0])

@@ -6,6 +6,7 @@ hunk, export with git am, and the pull round trip.
 """
 
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -175,6 +176,51 @@ body = "Edit.\\n"
         self.assertEqual(sh(clone, "git", "rev-parse", "HEAD^{tree}"),
                          sh(self.tree, "git", "rev-parse", "HEAD^{tree}"))
 
+    def test_export_for_the_sender(self):
+        series.assemble(self.tree, repo=self.repo)
+        out = os.path.join(self.tmp.name, "out")
+        files = series.export(self.tree, out, repo=self.repo,
+                              sender="S E Nder <s@example.org>")
+        with open(files[0]) as f:
+            self.assertRegex(f.read(), r"\nbase-commit: [0-9a-f]{40}\n")
+        for p in files[1:]:
+            with open(p) as f:
+                text = f.read()
+            self.assertIn("From: S E Nder <s@example.org>\n", text)
+            self.assertNotIn("a@example.org", text)
+        with open(files[0]) as f:
+            self.assertIn("\nS E Nder (2):\n", f.read())
+            headers, body = text.split("\n\n", 1)
+            subject = re.search(r"^Subject: (.*)$", headers, re.M)[1]
+            msg = subject + "\n\n" + body.split("\n---\n", 1)[0] + "\n"
+            found = subprocess.run(["git", "interpret-trailers", "--parse"], input=msg,
+                                   text=True, capture_output=True, check=True).stdout
+            self.assertEqual(found, "Signed-off-by: S E Nder <s@example.org>\n")
+
+    def test_sender_identity_refuses_placeholder_and_none(self):
+        sh(self.repo, "git", "init", "-q")
+        env = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_SYSTEM": os.devnull,
+               "GIT_CONFIG_NOSYSTEM": "1", "HOME": self.tmp.name}
+        with mock.patch.dict(os.environ, env):
+            with self.assertRaisesRegex(KforkError, "user.name and user.email"):
+                series.sender_identity(self.repo)
+            name, email = series.DEFAULT_AUTHOR[:-1].split(" <")
+            sh(self.repo, "git", "config", "user.name", name)
+            sh(self.repo, "git", "config", "user.email", email)
+            with self.assertRaisesRegex(KforkError, "placeholder"):
+                series.sender_identity(self.repo)
+            sh(self.repo, "git", "config", "user.email", "me@example.org")
+            self.assertEqual(series.sender_identity(self.repo), f"{name} <me@example.org>")
+
+    def test_trailer_errors(self):
+        s = series.load(self.repo)
+        self.assertEqual(series.trailer_errors(s), [
+            "edit-up: git interpret-trailers finds no Signed-off-by (is there "
+            "a blank line before the trailers?)"])
+        s.entries[0].body = ("Because\nof\nthis\nand that.\n"
+                             "Signed-off-by: A U Thor <a@example.org>\n")
+        self.assertEqual(len(series.trailer_errors(s)), 2)
+
     def test_pull_round_trip(self):
         series.assemble(self.tree, repo=self.repo)
         # A developer amends entry 1 and adds a commit in the tree.
@@ -264,3 +310,12 @@ body = "Edit.\\n"
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RealSeriesTest(unittest.TestCase):
+    """The project's own series.toml, on every base."""
+
+    def test_every_message_has_parseable_trailers(self):
+        for base in series.BASES:
+            with self.subTest(base=base), mock.patch.object(series, "BASE", base):
+                self.assertEqual(series.trailer_errors(series.load()), [])
