@@ -40,6 +40,7 @@ void kvm_mmu_shrinker_del(struct list_head *link, const void *obj, int nid);
 /* Implemented in mmu.c, called by the Rust shrinker. */
 struct kvm *kvm_mmu_shrink_sp_kvm(struct list_head *link);
 void kvm_mmu_shrink_putback(struct list_head *link);
+void kvm_mmu_shrink_park(struct list_head *link);
 int kvm_mmu_shrink_trylock(struct kvm *kvm);
 void kvm_mmu_shrink_unlock(struct kvm *kvm, int srcu_idx);
 unsigned int kvm_mmu_shrink_inspect(struct kvm *kvm, struct list_head *link,

@@ -6,19 +6,23 @@
 //!
 //! Every shadow page (`struct kvm_mmu_page` of the shadow MMU, including the
 //! nested shadow pages of an L2 guest under the TDP MMU) is on one list_lru
-//! from its allocation until it is freed, except while a scan holds it. The
-//! list of a page is that of the memcg its header is charged to (the task
-//! that topped up the vCPU's MMU caches) and of the NUMA node of its page
-//! table page. Reclaim therefore counts and frees exactly the pages of the
-//! memcg and node under pressure, and `count_objects` is O(1).
+//! from its allocation until it is freed, except while a scan holds it or
+//! keeps it off as a root (see below). The list of a page is that of the
+//! memcg its header is charged to (the task that topped up the vCPU's MMU
+//! caches) and of the NUMA node of its page table page. Reclaim therefore
+//! counts and frees exactly the pages of the memcg and node under pressure,
+//! and `count_objects` is O(1).
 //!
 //! # Victim policy
 //!
 //! The list is in allocation order, oldest first, and a scan visits it as a
 //! clock, each page at most once per scan call:
 //!
-//! - active roots (`root_count != 0`) are never freed; they go back to the
-//!   young end;
+//! - active roots (`root_count != 0`) are never freed; they stay off the
+//!   list until they stop being roots (`kvm_mmu_shrink_park()`), so that
+//!   the count is of pages a scan may free, and a memcg whose VMs have only
+//!   roots left drops out of memcg reclaim instead of having each VM's
+//!   `mmu_lock` taken on every reclaim pass;
 //! - pages already being zapped (invalid) are left to their owner;
 //! - obsolete pages (from an older MMU generation) are freed first, at no
 //!   cost to the guest;
@@ -134,13 +138,18 @@ enum Action {
     Zap,
     /// Keep it, at the young end of the list.
     Keep,
+    /// Keep it off the list while it is a root.
+    Park,
 }
 
 /// The victim policy (see the module documentation), for a page described
 /// by `kvm_mmu_shrink_inspect()`.
 fn decide(info: c_uint) -> Action {
-    if info & (SP_INVALID | SP_ROOT) != 0 {
+    if info & SP_INVALID != 0 {
         return Action::Keep;
+    }
+    if info & SP_ROOT != 0 {
+        return Action::Park;
     }
     if info & SP_OBSOLETE != 0 || info & SP_YOUNG == 0 {
         return Action::Zap;
@@ -236,6 +245,10 @@ impl VmBatch {
                     // SAFETY: As above, and the page is on no list.
                     unsafe { bindings::kvm_mmu_shrink_putback(link) };
                 }
+                Action::Park => {
+                    // SAFETY: As above; the page is on no list and a root.
+                    unsafe { bindings::kvm_mmu_shrink_park(link) };
+                }
             }
         }
         // SAFETY: By the type invariant `mmu_lock` is held; `invalid` holds
@@ -323,9 +336,9 @@ struct MmuShrinker {
 }
 
 impl Shrink for MmuShrinker {
-    // The count includes active roots and pages being zapped, which a scan
-    // cannot free: keeping roots off the lru would take the lru lock on
-    // every root load (see Documentation/virt/kvm/x86/mmu-shrinker.rst).
+    // The count leaves out the roots that a scan found (they are parked),
+    // not those loaded since, nor pages being zapped (see
+    // Documentation/virt/kvm/x86/mmu-shrinker.rst).
     fn count_objects(&self, sc: &ShrinkControl) -> CountResult {
         self.lru.count(sc)
     }
