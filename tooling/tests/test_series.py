@@ -319,3 +319,13 @@ class RealSeriesTest(unittest.TestCase):
         for base in series.BASES:
             with self.subTest(base=base), mock.patch.object(series, "BASE", base):
                 self.assertEqual(series.trailer_errors(series.load()), [])
+
+    def test_message_lines_fit(self):
+        # checkpatch's COMMIT_LOG_LONG_LINE, found before a series check.
+        for base in series.BASES:
+            with mock.patch.object(series, "BASE", base):
+                for e in series.load().entries:
+                    long = [ln for ln in e.message().splitlines()[1:]
+                            if len(ln) > 75 and not ln.startswith(("Fixes: ", "Link: "))]
+                    with self.subTest(base=base, entry=e.name):
+                        self.assertEqual(long, [])

@@ -1087,7 +1087,7 @@ static void test_roots_only(struct vm_proc *p)
 	int i, ret;
 
 	if (!rust_shrinker || !memcg_on) {
-		ksft_test_result_skip("roots only: needs the kvm-mmu shrinker and the memory controller\n");
+		ksft_test_result_skip("roots only: needs the kvm-mmu shrinker and memcg\n");
 		return;
 	}
 	/*
@@ -1106,7 +1106,7 @@ static void test_roots_only(struct vm_proc *p)
 		memory_reclaim(p, 1 << 20, &ret);
 	snap(p, &s1);
 	locks = s1.stats.shrinker_locks - s0.stats.shrinker_locks;
-	ksft_print_msg("roots only: count %ld, then %lu mmu_lock acquisitions in %d memory.reclaim passes\n",
+	ksft_print_msg("roots only: count %ld, then %lu mmu_lock acquisitions in %d reclaims\n",
 		       s0.count, locks, ROOTS_PASSES);
 	ksft_test_result(s0.count == 0 && s1.count == 0 && !locks,
 			 "a VM with only roots left drops out of memcg reclaim\n");
